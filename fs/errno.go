@@ -1,0 +1,35 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// errno maps a backend error to what the calling program sees, and logs it
+// once: here, at the FUSE boundary, and nowhere below.
+func (f *FS) errno(op string, err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	var uv *imapbackend.UIDValidityError
+	var imapErr *imap.Error
+	switch {
+	case errors.Is(err, imapbackend.ErrNoMessage):
+		return syscall.ENOENT // expunged elsewhere: not worth a log line
+	case errors.As(err, &uv):
+		f.dropMailbox(uv.Mailbox)
+		f.logger.Printf("%s: %v; cached content dropped", op, err)
+		return syscall.ESTALE
+	case errors.Is(err, context.Canceled):
+		return syscall.EINTR
+	case errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent:
+		return syscall.ENOENT
+	}
+	f.logger.Printf("%s: %v", op, err)
+	return syscall.EIO
+}

@@ -1,0 +1,153 @@
+package fs
+
+import (
+	"context"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// SectionFile is one file of a message directory: HEADER, TEXT or a leaf
+// MIME part. Its bytes are fetched by section when it is first read and
+// kept in the shared cache.
+type SectionFile struct {
+	gofs.Inode
+	msg     *MessageNode
+	section string
+	part    *imapbackend.Part // nil for HEADER and TEXT
+
+	// sizePlusOne is the exact size plus one once the content has been
+	// read, 0 before (the zero value must mean unknown, and 0 is a valid
+	// size). Decoding makes a part's size unknowable from BODYSTRUCTURE.
+	sizePlusOne atomic.Int64
+}
+
+var (
+	_ gofs.NodeGetattrer = (*SectionFile)(nil)
+	_ gofs.NodeOpener    = (*SectionFile)(nil)
+)
+
+func attrTimeout(exact bool) time.Duration {
+	if exact {
+		return immutableTimeout
+	}
+	// An estimate is corrected by the first read; let the kernel ask again.
+	return time.Second
+}
+
+// size returns the file's size and whether it is exact or an estimate.
+func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
+	switch {
+	case f.part == nil && f.section == sectionHeader:
+		return int64(len(st.Header)), true
+	case f.part == nil:
+		return st.TextSize(), true
+	}
+	if n := f.sizePlusOne.Load(); n > 0 {
+		return n - 1, true
+	}
+	return f.part.EstimatedSize(), false
+}
+
+// attr fills a and reports whether the size in it is exact.
+func (f *SectionFile) attr(st *imapbackend.Structure, a *fuse.Attr) bool {
+	size, exact := f.size(st)
+	a.Mode = syscall.S_IFREG | 0o444
+	a.Nlink = 1
+	a.Size = uint64(size)
+	t := f.msg.info.InternalDate
+	a.SetTimes(nil, &t, &t)
+	return exact
+}
+
+func (f *SectionFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	st, err := f.msg.structure(ctx)
+	if err != nil {
+		return f.msg.fsys.errno(f.describe(), err)
+	}
+	exact := f.attr(st, &out.Attr)
+	out.SetTimeout(attrTimeout(exact))
+	return 0
+}
+
+// Open fetches the content, so that a failure shows as an error of open
+// rather than as a short read. A file whose size the kernel was given as
+// an estimate is opened with direct I/O, so that the kernel reads until
+// the real end instead of stopping at the estimate; a file of exact size
+// keeps the kernel's page cache, since content under a UID never changes.
+func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EACCES
+	}
+	st, err := f.msg.structure(ctx)
+	if err != nil {
+		return nil, 0, f.msg.fsys.errno(f.describe(), err)
+	}
+	_, wasExact := f.size(st)
+	data, err := f.content(ctx)
+	if err != nil {
+		return nil, 0, f.msg.fsys.errno(f.describe(), err)
+	}
+	if wasExact {
+		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE, 0
+	}
+	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+}
+
+// content returns the decoded bytes, from the cache or fetched by section.
+func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
+	m := f.msg
+	key := m.key(f.section)
+	if data, ok := m.fsys.cache.Get(key); ok {
+		return data, nil
+	}
+	data, err := m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
+		var path []int
+		if f.part != nil {
+			path = f.part.Path
+		}
+		raw, err := m.fsys.backend.FetchSection(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, f.section, path)
+		if err != nil {
+			return nil, err
+		}
+		data := raw
+		if f.part != nil {
+			data = imapbackend.DecodePart(*f.part, raw)
+		}
+		m.fsys.cache.Add(key, data)
+		return data, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.sizePlusOne.Store(int64(len(data)) + 1)
+	return data, nil
+}
+
+func (f *SectionFile) describe() string {
+	return f.msg.describe() + " section " + f.section
+}
+
+// contentHandle is an open file: it holds the bytes for the life of the
+// handle, so a part larger than the whole cache is still fetched once.
+type contentHandle struct {
+	data []byte
+}
+
+var _ gofs.FileReader = (*contentHandle)(nil)
+
+func (h *contentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := off + int64(len(dest))
+	if end > int64(len(h.data)) {
+		end = int64(len(h.data))
+	}
+	return fuse.ReadResultData(h.data[off:end]), 0
+}

@@ -1,0 +1,113 @@
+package fs
+
+import (
+	"context"
+	"log"
+	"sync"
+	"time"
+
+	"github.com/imapfs/imapfs/cache"
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// FS is the state shared by all nodes of one mount: the mailbox tree, the
+// latest snapshot of each listed folder, and the content cache.
+type FS struct {
+	backend Backend
+	cache   *cache.Cache
+	listTTL time.Duration
+	logger  *log.Logger
+	mounted time.Time
+
+	mu    sync.Mutex
+	tree  *mailboxTree
+	snaps map[string]*imapbackend.Snapshot // by server mailbox name
+
+	treeFlight flight[*mailboxTree]
+	snapFlight flight[*imapbackend.Snapshot]
+	structs    flight[*imapbackend.Structure]
+	content    flight[[]byte]
+}
+
+// New returns the file system for one account; Root gives its root node.
+func New(b Backend, opts Options) *FS {
+	f := &FS{
+		backend: b,
+		cache:   opts.Cache,
+		listTTL: opts.ListTTL,
+		logger:  opts.Logger,
+		mounted: time.Now(),
+		snaps:   make(map[string]*imapbackend.Snapshot),
+	}
+	if f.cache == nil {
+		f.cache = cache.New(256 << 20)
+	}
+	if f.listTTL <= 0 {
+		f.listTTL = defaultListTTL
+	}
+	if f.logger == nil {
+		f.logger = log.Default()
+	}
+	return f
+}
+
+// Root returns the node to mount: the directory of all mailboxes.
+func (f *FS) Root() *FolderNode { return &FolderNode{fsys: f} }
+
+// mailboxTree returns the mailbox hierarchy, listing it again when the one
+// held is older than maxAge.
+func (f *FS) mailboxTree(ctx context.Context, maxAge time.Duration) (*mailboxTree, error) {
+	f.mu.Lock()
+	t := f.tree
+	f.mu.Unlock()
+	if t != nil && time.Since(t.taken) < maxAge {
+		return t, nil
+	}
+	return f.treeFlight.do("", func() (*mailboxTree, error) {
+		// Other callers wait on this load: one caller giving up must not fail them.
+		list, err := f.backend.Mailboxes(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		t := buildTree(list, time.Now())
+		f.mu.Lock()
+		f.tree = t
+		f.mu.Unlock()
+		return t, nil
+	})
+}
+
+// snapshot returns the message list of a mailbox, taking a new one when
+// the one held is older than maxAge.
+func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration) (*imapbackend.Snapshot, error) {
+	f.mu.Lock()
+	s := f.snaps[mailbox]
+	f.mu.Unlock()
+	if s != nil && time.Since(s.Taken) < maxAge {
+		return s, nil
+	}
+	return f.snapFlight.do(mailbox, func() (*imapbackend.Snapshot, error) {
+		s, err := f.backend.Snapshot(context.WithoutCancel(ctx), mailbox)
+		if err != nil {
+			return nil, err
+		}
+		f.mu.Lock()
+		old := f.snaps[mailbox]
+		f.snaps[mailbox] = s
+		f.mu.Unlock()
+		if old != nil && old.UIDValidity != s.UIDValidity {
+			f.logger.Printf("mailbox %q changed UIDVALIDITY from %d to %d; cached content dropped", mailbox, old.UIDValidity, s.UIDValidity)
+			f.cache.DropMailbox(mailbox)
+		}
+		return s, nil
+	})
+}
+
+// dropMailbox forgets everything held for a mailbox whose UIDVALIDITY
+// changed, so the next lookup starts from a fresh snapshot.
+func (f *FS) dropMailbox(mailbox string) {
+	f.mu.Lock()
+	delete(f.snaps, mailbox)
+	f.mu.Unlock()
+	f.cache.DropMailbox(mailbox)
+}

@@ -1,0 +1,127 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/imapfs/imapfs/cache"
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// MessageNode is the directory of one message, named by its UID. It
+// learns the message's structure (one FETCH) the first time something
+// inside it is looked up; listing the folder does not.
+type MessageNode struct {
+	gofs.Inode
+	fsys        *FS
+	mailbox     string
+	uidValidity uint32
+	info        imapbackend.MessageInfo
+
+	st atomic.Pointer[imapbackend.Structure]
+}
+
+var (
+	_ gofs.NodeLookuper  = (*MessageNode)(nil)
+	_ gofs.NodeReaddirer = (*MessageNode)(nil)
+	_ gofs.NodeGetattrer = (*MessageNode)(nil)
+)
+
+// Section names of the raw header and body; part files are named by number.
+const (
+	sectionHeader = "HEADER"
+	sectionText   = "TEXT"
+)
+
+func (m *MessageNode) attr(a *fuse.Attr) {
+	a.Mode = syscall.S_IFDIR | 0o555
+	a.Nlink = 2
+	a.Size = uint64(m.info.Size)
+	t := m.info.InternalDate
+	a.SetTimes(nil, &t, &t)
+}
+
+func (m *MessageNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	m.attr(&out.Attr)
+	out.SetTimeout(immutableTimeout)
+	return 0
+}
+
+func (m *MessageNode) key(section string) cache.Key {
+	return cache.Key{Mailbox: m.mailbox, UIDValidity: m.uidValidity, UID: uint32(m.info.UID), Section: section}
+}
+
+func (m *MessageNode) flightKey(section string) string {
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%s", m.mailbox, m.uidValidity, m.info.UID, section)
+}
+
+// structure returns the message's MIME structure, fetching it once.
+func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, error) {
+	if st := m.st.Load(); st != nil {
+		return st, nil
+	}
+	st, err := m.fsys.structs.do(m.flightKey(""), func() (*imapbackend.Structure, error) {
+		return m.fsys.backend.Structure(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.st.Store(st)
+	// The header came with the structure: a `cat HEADER` costs nothing more.
+	m.fsys.cache.Add(m.key(sectionHeader), st.Header)
+	return st, nil
+}
+
+func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	st, err := m.structure(ctx)
+	if err != nil {
+		return nil, m.fsys.errno(m.describe(), err)
+	}
+	entries := []fuse.DirEntry{{Name: sectionHeader, Mode: syscall.S_IFREG}, {Name: sectionText, Mode: syscall.S_IFREG}}
+	for _, p := range st.Parts {
+		entries = append(entries, fuse.DirEntry{Name: p.Section, Mode: syscall.S_IFREG})
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	st, err := m.structure(ctx)
+	if err != nil {
+		return nil, m.fsys.errno(m.describe(), err)
+	}
+	file := &SectionFile{msg: m, section: name}
+	switch name {
+	case sectionHeader, sectionText:
+	default:
+		for i := range st.Parts {
+			if st.Parts[i].Section == name {
+				file.part = &st.Parts[i]
+			}
+		}
+		if file.part == nil {
+			return nil, syscall.ENOENT
+		}
+	}
+	var existing *gofs.Inode
+	if child := m.GetChild(name); child != nil {
+		if f, ok := child.Operations().(*SectionFile); ok {
+			existing, file = child, f
+		}
+	}
+	exact := file.attr(st, &out.Attr)
+	out.SetEntryTimeout(immutableTimeout)
+	out.SetAttrTimeout(attrTimeout(exact))
+	if existing != nil {
+		return existing, 0
+	}
+	return m.NewInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+}
+
+func (m *MessageNode) describe() string {
+	return fmt.Sprintf("message %d of %q", m.info.UID, m.mailbox)
+}

@@ -1,0 +1,50 @@
+package fs
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// MountOptions are the kernel-facing settings of a mount.
+type MountOptions struct {
+	// FsName is the source shown by mount(8) and df: the account URL.
+	FsName string
+	// Debug logs every FUSE request.
+	Debug bool
+	// AllowOther lets users other than the mounting one in.
+	AllowOther bool
+}
+
+// Mount mounts the file system at dir and returns once the kernel serves
+// it. As root it uses the mount syscall; as a user it uses fusermount3.
+func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
+	entry, attr := f.listTTL, f.listTTL
+	negative := time.Duration(0) // a missing name may be new mail any moment
+	opts := &gofs.Options{
+		EntryTimeout:    &entry,
+		AttrTimeout:     &attr,
+		NegativeTimeout: &negative,
+		UID:             uint32(os.Getuid()),
+		GID:             uint32(os.Getgid()),
+		Logger:          f.logger,
+		MountOptions: fuse.MountOptions{
+			FsName:      mo.FsName,
+			Name:        "imapfs",
+			Debug:       mo.Debug,
+			AllowOther:  mo.AllowOther,
+			DirectMount: os.Geteuid() == 0,
+			// Mail is read, not executed or run as setuid.
+			Options: []string{"ro", "nosuid", "nodev", "noexec"},
+			Logger:  f.logger,
+		},
+	}
+	server, err := gofs.Mount(dir, f.Root(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return server, nil
+}

@@ -1,0 +1,131 @@
+package imapbackend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Config is what Open needs to reach the account.
+type Config struct {
+	Account  Account
+	Password string
+	// ReadOnly selects mailboxes with EXAMINE.
+	ReadOnly bool
+	// Connections bounds how many connections are open at once (default 4).
+	Connections int
+	// Timeout bounds every operation, dial included (default 30 s).
+	Timeout time.Duration
+	// TLSConfig overrides the default TLS settings (tests, private CAs).
+	TLSConfig *tls.Config
+	// Logger receives one line per IMAP operation when set (--debug).
+	Logger *log.Logger
+}
+
+// Backend serves the file system's requests from an IMAP account.
+type Backend struct {
+	cfg  Config
+	pool *pool
+}
+
+// Open dials and logs in once, so that a wrong password or an unreachable
+// server is reported before anything is mounted. That connection stays in
+// the pool for the first requests.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	if cfg.Connections <= 0 {
+		cfg.Connections = 4
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	b := &Backend{cfg: cfg}
+	b.pool = newPool(cfg.Connections, func(ctx context.Context) (*imapclient.Client, error) {
+		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		b.logf("connect %s", cfg.Account)
+		return dial(ctx, cfg.Account, cfg.Password, cfg.TLSConfig)
+	})
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	c, err := b.pool.get(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	b.pool.put(c)
+	return b, nil
+}
+
+// Close logs out of every idle connection.
+func (b *Backend) Close() { b.pool.close() }
+
+func (b *Backend) logf(format string, args ...any) {
+	if b.cfg.Logger != nil {
+		b.cfg.Logger.Printf(format, args...)
+	}
+}
+
+// do runs op on a connection that has mailbox selected ("" for none),
+// bounded by the configured timeout. go-imap commands cannot be abandoned
+// half-read, so when the deadline passes or the caller gives up, the
+// connection is closed: that ends the command, and the connection is not
+// reused. An operation that failed because the connection broke (the
+// server dropped it while idle in the pool, say) is retried once on a
+// fresh connection.
+//
+// With reselect, the mailbox is selected again even if the connection has
+// it selected already, for a fresh view of its messages and UIDVALIDITY.
+func (b *Backend) do(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
+	err := b.doOnce(ctx, mailbox, reselect, op)
+	if errors.Is(err, errConnBroken) && ctx.Err() == nil {
+		b.logf("connection lost, retrying once: %v", err)
+		err = b.doOnce(ctx, mailbox, reselect, op)
+	}
+	return err
+}
+
+var errConnBroken = errors.New("connection to the IMAP server lost")
+
+// ErrTimeout is returned (wrapped) when the server does not answer in time.
+var ErrTimeout = errors.New("IMAP server did not answer in time")
+
+func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	defer cancel()
+	c, err := b.pool.get(ctx, mailbox)
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		if mailbox != "" && (reselect || c.selected != mailbox) {
+			b.logf("select %q", mailbox)
+			if _, err := c.selectMailbox(mailbox, b.cfg.ReadOnly); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- op(c)
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		c.client.Close() // unblocks op, which drains and returns
+		<-done
+		b.pool.discard(c)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w (after %v)", ErrTimeout, b.cfg.Timeout)
+		}
+		return ctx.Err()
+	}
+	if err != nil && c.broken() {
+		b.pool.put(c)
+		return fmt.Errorf("%w: %v", errConnBroken, err)
+	}
+	b.pool.put(c)
+	return err
+}

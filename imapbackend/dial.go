@@ -1,0 +1,95 @@
+package imapbackend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-message/charset"
+)
+
+// ErrAuth is returned (wrapped) when the server rejects the credentials.
+var ErrAuth = errors.New("authentication failed")
+
+// dial connects, protects the connection as the account says, and logs in.
+// Errors name the step that failed, so that the one line the user sees
+// tells a wrong password from a closed port from a bad certificate.
+func dial(ctx context.Context, acct Account, password string, tlsConfig *tls.Config) (*imapclient.Client, error) {
+	dialer := &net.Dialer{}
+	netConn, err := dialer.DialContext(ctx, "tcp", acct.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", acct.Addr(), unwrapOpError(err))
+	}
+	// The deadline covers greeting, TLS and login; it is cleared once the
+	// connection is ready, after which go-imap applies its own timeouts.
+	if deadline, ok := ctx.Deadline(); ok {
+		netConn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { netConn.Close() })
+	defer stop()
+
+	cfg := tlsConfig.Clone()
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = acct.Host
+	}
+	options := &imapclient.Options{
+		TLSConfig:   cfg,
+		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
+	}
+
+	var client *imapclient.Client
+	switch acct.Security {
+	case ImplicitTLS:
+		tlsConn := tls.Client(netConn, cfg)
+		if err := tlsConn.HandshakeContext(ctx); err != nil {
+			netConn.Close()
+			return nil, fmt.Errorf("TLS with %s: %w", acct.Addr(), err)
+		}
+		client = imapclient.New(tlsConn, options)
+	case StartTLS:
+		client, err = imapclient.NewStartTLS(netConn, options)
+		if err != nil {
+			netConn.Close()
+			return nil, fmt.Errorf("STARTTLS with %s (imap:// requires it; use imaps:// for port 993): %w", acct.Addr(), err)
+		}
+	default:
+		client = imapclient.New(netConn, options)
+	}
+	if err := client.WaitGreeting(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("greeting from %s: %w", acct.Addr(), err)
+	}
+	if client.Caps().Has(imap.CapLoginDisabled) {
+		client.Close()
+		return nil, fmt.Errorf("log in to %s: the server refuses LOGIN on this connection (LOGINDISABLED); try imaps:// or imap://", acct.Addr())
+	}
+	if err := client.Login(acct.Username, password).Wait(); err != nil {
+		client.Close()
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) {
+			return nil, fmt.Errorf("log in to %s as %q: %w: %s", acct.Addr(), acct.Username, ErrAuth, imapErr.Text)
+		}
+		return nil, fmt.Errorf("log in to %s as %q: %w", acct.Addr(), acct.Username, err)
+	}
+	netConn.SetDeadline(time.Time{})
+	return client, nil
+}
+
+// unwrapOpError drops the "dial tcp 1.2.3.4:993:" prefix that repeats the
+// address the caller already names.
+func unwrapOpError(err error) error {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Err
+	}
+	return err
+}

@@ -1,0 +1,131 @@
+package imapbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// conn is one logged-in IMAP connection and the mailbox it has selected.
+// The selected mailbox is per-connection state on the server, so it lives
+// here, and only the goroutine that holds the conn may change it.
+type conn struct {
+	client      *imapclient.Client
+	selected    string // "" when nothing is selected
+	uidValidity uint32
+	uidNext     imap.UID
+}
+
+func (c *conn) broken() bool {
+	select {
+	case <-c.client.Closed():
+		return true
+	default:
+		return false
+	}
+}
+
+// pool hands out connections, at most size at once, dialling lazily and
+// preferring an idle connection that already has the wanted mailbox
+// selected (a SELECT is a round trip, and on big mailboxes a slow one).
+type pool struct {
+	dial  func(ctx context.Context) (*imapclient.Client, error)
+	slots chan struct{}
+
+	mu     sync.Mutex
+	idle   []*conn
+	closed bool
+}
+
+func newPool(size int, dial func(ctx context.Context) (*imapclient.Client, error)) *pool {
+	return &pool{dial: dial, slots: make(chan struct{}, size)}
+}
+
+var errClosed = errors.New("imapfs is shutting down")
+
+func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a free IMAP connection: %w", ctx.Err())
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.slots
+		return nil, errClosed
+	}
+	pick := -1
+	for i, c := range p.idle {
+		if c.selected == mailbox {
+			pick = i
+			break
+		}
+	}
+	if pick < 0 && len(p.idle) > 0 {
+		pick = len(p.idle) - 1
+	}
+	var c *conn
+	if pick >= 0 {
+		c = p.idle[pick]
+		p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
+	}
+	p.mu.Unlock()
+	if c != nil && !c.broken() {
+		return c, nil
+	}
+	client, err := p.dial(ctx)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	return &conn{client: client}, nil
+}
+
+// put returns a connection. A connection that broke is closed and dropped;
+// the next get dials a new one.
+func (p *pool) put(c *conn) {
+	p.mu.Lock()
+	if c.broken() || p.closed {
+		p.mu.Unlock()
+		c.client.Close()
+	} else {
+		p.idle = append(p.idle, c)
+		p.mu.Unlock()
+	}
+	<-p.slots
+}
+
+// discard closes a connection whose state is unknown (a command was cut
+// short by a timeout), so that nothing half-read is reused.
+func (p *pool) discard(c *conn) {
+	c.client.Close()
+	<-p.slots
+}
+
+func (p *pool) close() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.client.Logout().Wait()
+		c.client.Close()
+	}
+}
+
+// selectMailbox makes mailbox the connection's selected mailbox, with
+// EXAMINE when readOnly, and returns its UIDVALIDITY.
+func (c *conn) selectMailbox(mailbox string, readOnly bool) (*imap.SelectData, error) {
+	data, err := c.client.Select(mailbox, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+	if err != nil {
+		c.selected = ""
+		return nil, fmt.Errorf("select %q: %w", mailbox, err)
+	}
+	c.selected, c.uidValidity, c.uidNext = mailbox, data.UIDValidity, data.UIDNext
+	return data, nil
+}
