@@ -1,0 +1,151 @@
+package fs_test
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/imapfs/imapfs"
+	"github.com/imapfs/imapfs/cache"
+	imapfsfs "github.com/imapfs/imapfs/fs"
+	"github.com/imapfs/imapfs/imapbackend"
+	"github.com/imapfs/imapfs/imapbackend/imaptest"
+)
+
+// mount is one file system mounted for a test, reaching its server
+// through a proxy that counts the commands sent.
+type mount struct {
+	dir   string
+	srv   *imaptest.Server
+	proxy *imaptest.Proxy
+}
+
+// mountServer mounts srv on a temporary directory; everything is undone in
+// t.Cleanup, also when the test fails.
+func mountServer(t *testing.T, srv *imaptest.Server) *mount {
+	t.Helper()
+	imaptest.RequireFUSE(t)
+	proxy, err := imaptest.NewProxy(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	acct, err := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + proxy.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	backend, err := imapbackend.Open(ctx, imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(backend.Close)
+	dir := t.TempDir()
+	fsys := imapfsfs.New(backend, imapfsfs.Options{Cache: cache.New(64 << 20)})
+	server, err := fsys.Mount(dir, imapfsfs.MountOptions{FsName: acct.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := server.Unmount(); err != nil {
+			t.Errorf("unmount: %v", err)
+			exec.Command("umount", "-l", dir).Run()
+		}
+	})
+	return &mount{dir: dir, srv: srv, proxy: proxy}
+}
+
+// servers are the IMAP servers every end-to-end test runs against, seeded
+// with testdata/mail.
+func servers(t *testing.T) map[string]func(t *testing.T) *imaptest.Server {
+	seed := func(t *testing.T, s *imaptest.Server) *imaptest.Server {
+		if err := s.Seed(imapfs.SampleMail, "testdata/mail"); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	return map[string]func(t *testing.T) *imaptest.Server{
+		"memory": func(t *testing.T) *imaptest.Server { return seed(t, imaptest.NewMemory(t)) },
+		"dovecot-slash": func(t *testing.T) *imaptest.Server {
+			return seed(t, imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'}))
+		},
+		"dovecot-dot": func(t *testing.T) *imaptest.Server {
+			return seed(t, imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '.'}))
+		},
+	}
+}
+
+func forEachServer(t *testing.T, test func(t *testing.T, m *mount)) {
+	names := []string{"memory", "dovecot-slash", "dovecot-dot"}
+	all := servers(t)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			test(t, mountServer(t, all[name](t)))
+		})
+	}
+}
+
+// run runs a real tool and returns its standard output, failing the test
+// on a non-zero exit.
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+func lines(s string) []string {
+	f := strings.Fields(s)
+	sort.Strings(f)
+	return f
+}
+
+// mailboxPath is where a server mailbox appears under the mount.
+func (m *mount) mailboxPath(name string) string {
+	parts := imapbackend.SplitMailbox(name, m.srv.Delimiter)
+	for i, p := range parts {
+		parts[i] = imapbackend.EscapeName(p)
+	}
+	return filepath.Join(append([]string{m.dir}, parts...)...)
+}
+
+// uids lists a mailbox with an independent client: UID SEARCH ALL.
+func uids(t *testing.T, srv *imaptest.Server, mailbox string) []imap.UID {
+	t.Helper()
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatalf("select %s: %v", mailbox, err)
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data.AllUIDs()
+}
+
+func fetchSection(t *testing.T, c *imapclient.Client, uid imap.UID, item *imap.FetchItemBodySection) []byte {
+	t.Helper()
+	msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{item}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("fetch %d: %v (%d messages)", uid, err, len(msgs))
+	}
+	return msgs[0].FindBodySection(item)
+}

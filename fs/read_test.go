@@ -1,0 +1,367 @@
+package fs_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // charsets for the reference decoder
+
+	"github.com/imapfs/imapfs/imapbackend/imaptest"
+)
+
+// sampleMailboxes are the mailboxes of testdata/mail, '/'-separated.
+var sampleMailboxes = []string{"INBOX", "Work", "Work/Projects", "Archive/2025"}
+
+func (m *mount) serverName(path string) string {
+	return strings.ReplaceAll(path, "/", string(m.srv.Delimiter))
+}
+
+func TestTreeMatchesServer(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		if got := lines(run(t, "ls", m.dir)); strings.Join(got, " ") != "Archive INBOX Work" {
+			t.Errorf("ls MOUNT = %v, want Archive INBOX Work", got)
+		}
+		if got := lines(run(t, "ls", filepath.Join(m.dir, "Archive"))); strings.Join(got, " ") != "2025" {
+			t.Errorf("ls Archive = %v, want 2025", got)
+		}
+		for _, path := range sampleMailboxes {
+			name := m.serverName(path)
+			var want []string
+			for _, uid := range uids(t, m.srv, name) {
+				want = append(want, strconv.FormatUint(uint64(uid), 10))
+			}
+			if path == "Work" {
+				want = append(want, "Projects")
+			}
+			want = lines(strings.Join(want, " "))
+			got := lines(run(t, "ls", m.mailboxPath(name)))
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Errorf("ls %s = %v, want %v (UID SEARCH ALL plus child mailboxes)", path, got, want)
+			}
+		}
+	})
+}
+
+func TestHeaderAndTextAreByteExact(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		c, err := m.srv.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, path := range sampleMailboxes {
+			name := m.serverName(path)
+			if _, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			for _, uid := range uids(t, m.srv, name) {
+				dir := filepath.Join(m.mailboxPath(name), strconv.Itoa(int(uid)))
+				for _, spec := range []imap.PartSpecifier{imap.PartSpecifierHeader, imap.PartSpecifierText} {
+					want := fetchSection(t, c, uid, &imap.FetchItemBodySection{Specifier: spec, Peek: true})
+					got := run(t, "cat", filepath.Join(dir, string(spec)))
+					if got != string(want) {
+						t.Errorf("%s/%d/%s: %d bytes differ from BODY.PEEK[%s] (%d bytes)", path, uid, spec, len(got), spec, len(want))
+					}
+					st, err := os.Stat(filepath.Join(dir, string(spec)))
+					if err != nil || st.Size() != int64(len(want)) {
+						t.Errorf("stat %s/%d/%s: size %v, err %v; want %d", path, uid, spec, st.Size(), err, len(want))
+					}
+				}
+				st, err := os.Stat(dir)
+				if err != nil || st.ModTime().IsZero() || st.ModTime().Year() < 2000 {
+					t.Errorf("message directory %s mtime = %v, %v; want INTERNALDATE", dir, st.ModTime(), err)
+				}
+			}
+		}
+	})
+}
+
+// referenceParts decodes a whole message independently of imapfs: go-message
+// parses the MIME tree of BODY[], numbering leaves as IMAP does, undoing
+// transfer encodings, and converting charsets only for inline text.
+func referenceParts(t *testing.T, raw []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	var walk func(e *message.Entity, section string, top bool)
+	walk = func(e *message.Entity, section string, top bool) {
+		if mr := e.MultipartReader(); mr != nil {
+			for i := 1; ; i++ {
+				p, err := mr.NextPart()
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatalf("reference parser: section %s: %v", section, err)
+				}
+				walk(p, join(section, i), false)
+			}
+		}
+		if top {
+			section = "1"
+		}
+		body, err := io.ReadAll(e.Body)
+		if err != nil {
+			t.Fatalf("reference parser: section %s: %v", section, err)
+		}
+		out[section] = body
+		mediaType, _, _ := e.Header.ContentType()
+		if strings.EqualFold(mediaType, "message/rfc822") {
+			inner, err := message.Read(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("reference parser: inner message %s: %v", section, err)
+			}
+			if inner.MultipartReader() != nil {
+				walk(inner, section, false)
+			} else {
+				b, _ := io.ReadAll(inner.Body)
+				out[section+".1"] = b
+			}
+		}
+	}
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("reference parser: %v", err)
+	}
+	// go-message converts the charset of every text part, attachments
+	// included, where imapfs keeps attachments byte-exact: the sample mail's
+	// text attachments are UTF-8, so the two agree on it.
+	walk(e, "", true)
+	return out
+}
+
+func join(section string, i int) string {
+	if section == "" {
+		return strconv.Itoa(i)
+	}
+	return section + "." + strconv.Itoa(i)
+}
+
+func TestPartsMatchIndependentDecoding(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		c, err := m.srv.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for _, path := range []string{"INBOX", "Work", "Archive/2025"} {
+			name := m.serverName(path)
+			if _, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			for _, uid := range uids(t, m.srv, name) {
+				raw := fetchSection(t, c, uid, &imap.FetchItemBodySection{Peek: true})
+				want := referenceParts(t, raw)
+				dir := filepath.Join(m.mailboxPath(name), strconv.Itoa(int(uid)))
+				var files []string
+				for _, f := range lines(run(t, "ls", dir)) {
+					if f != "HEADER" && f != "TEXT" {
+						files = append(files, f)
+					}
+				}
+				if len(files) != len(want) {
+					t.Errorf("%s/%d: part files %v, reference has %d parts", path, uid, files, len(want))
+				}
+				for _, f := range files {
+					w, ok := want[f]
+					if !ok {
+						t.Errorf("%s/%d/%s: no such part in the reference", path, uid, f)
+						continue
+					}
+					if got := run(t, "cat", filepath.Join(dir, f)); got != string(w) {
+						t.Errorf("%s/%d/%s:\n got %q\nwant %q", path, uid, f, clip(got), clip(string(w)))
+					}
+				}
+			}
+		}
+	})
+}
+
+func clip(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
+
+func TestGrepFindsWordInsideBase64Part(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		out := run(t, "grep", "-rl", "zanzibarquokka", filepath.Join(m.dir, "INBOX"))
+		got := lines(out)
+		if len(got) != 1 || filepath.Base(got[0]) != "1" {
+			t.Fatalf("grep -rl found %v, want exactly one part file named 1", got)
+		}
+		// The word is only there after decoding: the raw body has base64.
+		text := filepath.Join(filepath.Dir(got[0]), "TEXT")
+		if strings.Contains(run(t, "cat", text), "zanzibarquokka") {
+			t.Errorf("%s holds the word in clear: the test message is not base64", text)
+		}
+	})
+}
+
+func TestCopyLargeBase64Attachment(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		payload := make([]byte, 5<<20+123)
+		rand.New(rand.NewSource(1)).Read(payload)
+		msg := largeAttachmentMessage(payload)
+		uid, err := m.srv.Append("INBOX", msg, nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "big.bin")
+		run(t, "cp", filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)), "2"), dst)
+		got, err := os.ReadFile(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("cp gave %d bytes, want the original %d bytes", len(got), len(payload))
+		}
+	})
+}
+
+func largeAttachmentMessage(payload []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n" +
+		"--XX\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n" +
+		"--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=big.bin\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n")
+	enc := encodeBase64Lines(payload)
+	b.Write(enc)
+	b.WriteString("--XX--\r\n")
+	return b.Bytes()
+}
+
+func TestReadingEverythingLeavesSeenUnset(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		run(t, "find", m.dir, "-type", "f", "-exec", "cat", "{}", "+")
+		c, err := m.srv.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		checked := 0
+		for _, path := range sampleMailboxes {
+			if _, err := c.Select(m.serverName(path), &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			msgs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1}}, &imap.FetchOptions{Flags: true, UID: true}).Collect()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, msg := range msgs {
+				checked++
+				for _, f := range msg.Flags {
+					if f == imap.FlagSeen {
+						t.Errorf("%s/%d is \\Seen after reading through the mount", path, msg.UID)
+					}
+				}
+			}
+		}
+		if checked < 10 {
+			t.Errorf("checked only %d messages", checked)
+		}
+	})
+}
+
+func TestFSTestOverAFolder(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		inbox := uids(t, m.srv, "INBOX")
+		var expected []string
+		for _, uid := range inbox {
+			expected = append(expected, fmt.Sprintf("%d/HEADER", uid), fmt.Sprintf("%d/TEXT", uid))
+		}
+		if err := fstest.TestFS(os.DirFS(filepath.Join(m.dir, "INBOX")), expected...); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestReadingTwiceFetchesOnce(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServer(t, srv)
+	file := filepath.Join(m.dir, "INBOX", "2", "2")
+	first := run(t, "cat", file)
+	fetches := m.proxy.Commands()["UID FETCH"]
+	second := run(t, "cat", file)
+	// A different path to the same bytes bypasses the kernel's page cache
+	// of the first file, so only imapfs's own cache can answer it.
+	if got := m.proxy.Commands()["UID FETCH"]; got != fetches {
+		t.Errorf("second read sent %d more UID FETCH", got-fetches)
+	}
+	if first != second || len(first) == 0 {
+		t.Errorf("second read differs (%d vs %d bytes)", len(second), len(first))
+	}
+}
+
+func TestListingCostsConstantCommands(t *testing.T) {
+	srv := imaptest.NewMemory(t)
+	seedBulk(t, srv, "Small", 10)
+	seedBulk(t, srv, "Bulk", 1000)
+	m := mountServer(t, srv)
+	count := func(folder string) (int, map[string]int) {
+		m.proxy.Reset()
+		out := run(t, "ls", "-l", filepath.Join(m.dir, folder))
+		if n := strings.Count(out, "\n") - 1; n < 10 {
+			t.Fatalf("ls -l %s listed %d entries", folder, n)
+		}
+		return m.proxy.Total(), m.proxy.Commands()
+	}
+	small, _ := count("Small")
+	big, cmds := count("Bulk")
+	t.Logf("ls -l of 1000 messages: %d commands %v; of 10: %d", big, cmds, small)
+	// SELECT and UID FETCH, and a LIST when the mailbox list was due for a
+	// refresh: never anything that grows with the folder.
+	if big > 3 || big > small || cmds["UID FETCH"] != 1 {
+		t.Errorf("ls -l of 1000 messages sent %d commands %v, of 10 messages %d; want at most 3 with one UID FETCH", big, cmds, small)
+	}
+}
+
+func seedBulk(t *testing.T, srv *imaptest.Server, mailbox string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		msg := fmt.Sprintf("From: bulk@example.org\r\nSubject: bulk %d\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n\r\nmessage %d\r\n", i, i)
+		if _, err := srv.Append(mailbox, []byte(msg), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestBrokenMIMEReadsInFull(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		name := m.serverName("Work/Projects")
+		for _, uid := range uids(t, m.srv, name) {
+			dir := filepath.Join(m.mailboxPath(name), strconv.Itoa(int(uid)))
+			for _, f := range lines(run(t, "ls", dir)) {
+				run(t, "cat", filepath.Join(dir, f))
+			}
+		}
+		// The mount is still up and answering.
+		if got := lines(run(t, "ls", m.dir)); len(got) != 3 {
+			t.Errorf("after reading broken MIME, ls MOUNT = %v", got)
+		}
+	})
+}
+
+func encodeBase64Lines(b []byte) []byte {
+	enc := base64.StdEncoding.EncodeToString(b)
+	var out bytes.Buffer
+	for len(enc) > 76 {
+		out.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	out.WriteString(enc + "\r\n")
+	return out.Bytes()
+}

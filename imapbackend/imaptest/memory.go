@@ -1,0 +1,99 @@
+package imaptest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+)
+
+// memoryCaps are the capabilities advertised by the memory server on top of
+// those imapserver always adds (SASL-IR, LITERAL-, IDLE, UNSELECT, ENABLE,
+// ...). Only extensions imapmemserver really implements are listed: it
+// returns APPENDUID/COPYUID, has NAMESPACE and MOVE, keeps SEARCHRES results,
+// reports STATUS SIZE, LIST RETURN (STATUS) and special-use attributes, and
+// serves BINARY sections. LIST-EXTENDED and CHILDREN are left out because it
+// never reports \HasChildren/\HasNoChildren, which LIST-EXTENDED requires.
+// IMAP4rev2 is left out so that clients talk IMAP4rev1, like most servers.
+var memoryCaps = imap.CapSet{
+	imap.CapIMAP4rev1:   {},
+	imap.CapUIDPlus:     {},
+	imap.CapNamespace:   {},
+	imap.CapMove:        {},
+	imap.CapESearch:     {},
+	imap.CapSearchRes:   {},
+	imap.CapListStatus:  {},
+	imap.CapStatusSize:  {},
+	imap.CapSpecialUse:  {},
+	imap.CapBinary:      {},
+	imap.CapLiteralPlus: {},
+}
+
+// StartMemory starts go-imap's in-memory server on 127.0.0.1 with user
+// "user", password "pass" and an empty INBOX. The hierarchy delimiter is '/'.
+func StartMemory() (*Server, error) {
+	const username, password = "user", "pass"
+
+	mem := imapmemserver.New()
+	user := imapmemserver.NewUser(username, password)
+	if err := user.Create("INBOX", nil); err != nil {
+		return nil, fmt.Errorf("imaptest: create INBOX: %w", err)
+	}
+	mem.AddUser(user)
+
+	srv := imapserver.New(&imapserver.Options{
+		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return mem.NewSession(), nil, nil
+		},
+		Caps: memoryCaps,
+		// Loopback only, and clients must be able to LOGIN without TLS.
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("imaptest: listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	return &Server{
+		Addr:      ln.Addr().String(),
+		Username:  username,
+		Password:  password,
+		Delimiter: '/',
+		Kind:      "memory",
+		stop: func() error {
+			// Close closes the listeners and connections Serve knows of. Serve
+			// may not have registered ln yet, so close ln too.
+			err := srv.Close()
+			if lnErr := ln.Close(); err == nil && !errors.Is(lnErr, net.ErrClosed) {
+				err = lnErr
+			}
+			<-served
+			if err != nil {
+				return fmt.Errorf("imaptest: close memory server: %w", err)
+			}
+			return nil
+		},
+	}, nil
+}
+
+// NewMemory is StartMemory for tests: it fails the test on error and closes
+// the server when the test ends.
+func NewMemory(tb testing.TB) *Server {
+	tb.Helper()
+	s, err := StartMemory()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
