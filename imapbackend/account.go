@@ -65,7 +65,7 @@ func ParseURL(raw string) (Account, error) {
 	case "imap+insecure":
 		a.Security, a.Port = Insecure, 143
 	case "":
-		return Account{}, fmt.Errorf("invalid URL %q: no scheme (want imaps://USER@HOST, imap://USER@HOST or imap+insecure://USER@HOST)", raw)
+		return Account{}, fmt.Errorf("invalid URL %s: no scheme (want imaps://USER@HOST, imap://USER@HOST or imap+insecure://USER@HOST)", u.Redacted())
 	default:
 		return Account{}, fmt.Errorf("invalid URL: unknown scheme %q (want imaps, imap or imap+insecure)", u.Scheme)
 	}

@@ -34,7 +34,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v (see imapfs demo --help)", errUsage, err)
+		return usageErrorf("%v (see imapfs demo --help)", err)
 	}
 	dir := "mail"
 	switch len(pos) {
@@ -42,7 +42,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	case 1:
 		dir = pos[0]
 	default:
-		return fmt.Errorf("%w: demo takes at most one MOUNTPOINT (see imapfs demo --help)", errUsage)
+		return usageErrorf("demo takes at most one MOUNTPOINT (see imapfs demo --help)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create mount point: %w", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -34,7 +35,7 @@ The password is read from IMAPFS_PASSWORD, --password-file or
 
 Examples:
   IMAPFS_PASSWORD=... imapfs mount imaps://me%40example.org@imap.example.org ~/mail
-  imapfs mount --password-command 'pass show mail' --read-only imaps://me@example.org@imap.example.org ~/mail
+  imapfs mount --password-command 'pass show mail' --read-only imaps://me%40example.org@imap.example.org ~/mail
 
 Options:
 `
@@ -74,10 +75,10 @@ func runMount(args []string, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("%w: %v (see imapfs mount --help)", errUsage, err)
+		return usageErrorf("%v (see imapfs mount --help)", err)
 	}
 	if len(pos) != 2 {
-		return fmt.Errorf("%w: mount needs URL and MOUNTPOINT, got %d arguments (see imapfs mount --help)", errUsage, len(pos))
+		return usageErrorf("mount needs URL and MOUNTPOINT, got %d arguments (see imapfs mount --help)", len(pos))
 	}
 	acct, err := imapbackend.ParseURL(pos[0])
 	if err != nil {
@@ -121,7 +122,7 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	go func() {
 		for range signals {
 			if err := server.Unmount(); err != nil {
-				logger.Printf("unmount %s: %v; detaching it lazily", dir, err)
+				logger.Printf("unmount %s: %s; detaching it lazily", dir, strings.Join(strings.Fields(err.Error()), " "))
 				lazyUnmount(dir)
 			}
 		}

@@ -18,7 +18,7 @@ type passwordSource struct {
 
 func (p passwordSource) read() (string, error) {
 	if p.file != "" && p.command != "" {
-		return "", fmt.Errorf("%w: give --password-file or --password-command, not both", errUsage)
+		return "", usageErrorf("give --password-file or --password-command, not both")
 	}
 	switch {
 	case p.file != "":
@@ -50,9 +50,12 @@ func (p passwordSource) read() (string, error) {
 		// Not for the processes imapfs starts, nor for /proc/PID/environ
 		// readers later on.
 		os.Unsetenv("IMAPFS_PASSWORD")
+		if err := scrubEnviron("IMAPFS_PASSWORD"); err != nil {
+			return "", fmt.Errorf("remove IMAPFS_PASSWORD from the process environment: %w", err)
+		}
 		return pw, nil
 	}
-	return "", fmt.Errorf("%w: no password: set IMAPFS_PASSWORD, or use --password-file FILE or --password-command CMD", errUsage)
+	return "", usageErrorf("no password: set IMAPFS_PASSWORD, or use --password-file FILE or --password-command CMD")
 }
 
 // firstLine is the password in a file or command output: the first line,
