@@ -18,6 +18,18 @@ type Backend interface {
 	Snapshot(ctx context.Context, mailbox string) (*imapbackend.Snapshot, error)
 	Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*imapbackend.Structure, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
+	FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts []imapbackend.Part) (map[string][]byte, error)
+	Flags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) ([]imap.Flag, error)
+
+	// Changes; a read-only backend refuses them all.
+	DeleteMessage(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) error
+	MoveMessage(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, dest string) (imap.UID, error)
+	SetFlags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, flags []imap.Flag) error
+	Append(ctx context.Context, mailbox string, msg []byte) (imap.UID, error)
+	CreateMailbox(ctx context.Context, name string) error
+	DeleteMailbox(ctx context.Context, name string) error
+	RenameMailbox(ctx context.Context, name, newName string) error
+	MessageCount(ctx context.Context, name string) (uint32, error)
 }
 
 var _ Backend = (*imapbackend.Backend)(nil)
@@ -31,6 +43,11 @@ type Options struct {
 	ListTTL time.Duration
 	// Logger receives one line per failed operation; nil means log.Default.
 	Logger *log.Logger
+	// ReadOnly refuses every change with EROFS before it reaches the server.
+	ReadOnly bool
+	// StageTimeout is how long the unlinks of a whole-message removal
+	// (rm -r) wait for the rmdir that deletes the message (default 5 s).
+	StageTimeout time.Duration
 }
 
 const (
@@ -40,4 +57,12 @@ const (
 	// immutableTimeout is how long the kernel may keep what never changes:
 	// a message's content under a given UID and UIDVALIDITY.
 	immutableTimeout = time.Hour
+	// smallPart and smallPartsBudget bound what is fetched with a message's
+	// structure: every part that small, so their sizes are exact from the
+	// first stat and reading them costs no further round trip.
+	smallPart        = 64 << 10
+	smallPartsBudget = 256 << 10
+	// defaultStageTimeout is how long `rm -r` may take between unlinking a
+	// message's files and removing its directory.
+	defaultStageTimeout = 5 * time.Second
 )

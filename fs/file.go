@@ -21,10 +21,10 @@ type SectionFile struct {
 	section string
 	part    *imapbackend.Part // nil for HEADER and TEXT
 
-	// sizePlusOne is the exact size plus one once the content has been
-	// read, 0 before (the zero value must mean unknown, and 0 is a valid
-	// size). Decoding makes a part's size unknowable from BODYSTRUCTURE.
-	sizePlusOne atomic.Int64
+	// reportedExact is whether the size last given to the kernel was
+	// exact: only then may the kernel's page cache serve reads, since the
+	// kernel cuts reads at the size it holds.
+	reportedExact atomic.Bool
 }
 
 var (
@@ -48,8 +48,8 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 	case f.part == nil:
 		return st.TextSize(), true
 	}
-	if n := f.sizePlusOne.Load(); n > 0 {
-		return n - 1, true
+	if n, ok := f.msg.sizes.Load(f.section); ok {
+		return n.(int64), true
 	}
 	return f.part.EstimatedSize(), false
 }
@@ -57,7 +57,8 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 // attr fills a and reports whether the size in it is exact.
 func (f *SectionFile) attr(st *imapbackend.Structure, a *fuse.Attr) bool {
 	size, exact := f.size(st)
-	a.Mode = syscall.S_IFREG | 0o444
+	f.reportedExact.Store(exact)
+	a.Mode = syscall.S_IFREG | f.msg.fsys.mode(0o644)
 	a.Nlink = 1
 	a.Size = uint64(size)
 	t := f.msg.info.InternalDate
@@ -84,18 +85,16 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
-	st, err := f.msg.structure(ctx)
-	if err != nil {
-		return nil, 0, f.msg.fsys.errno(f.describe(), err)
-	}
-	_, wasExact := f.size(st)
 	data, err := f.content(ctx)
 	if err != nil {
 		return nil, 0, f.msg.fsys.errno(f.describe(), err)
 	}
-	if wasExact {
+	if f.reportedExact.Load() {
 		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE, 0
 	}
+	// The kernel holds an estimate: have it ask for the exact size, so
+	// that later opens can use its page cache.
+	go f.NotifyContent(-1, 0)
 	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
 }
 
@@ -125,7 +124,7 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.sizePlusOne.Store(int64(len(data)) + 1)
+	m.sizes.Store(f.section, int64(len(data)))
 	return data, nil
 }
 

@@ -11,13 +11,12 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// FolderNode is a directory of the mailbox hierarchy: the root (path ""),
-// a mailbox, or a parent that only holds mailboxes. A selectable mailbox
+// FolderNode is a directory of the mailbox hierarchy: the root, a
+// mailbox, or a parent that only holds mailboxes. A selectable mailbox
 // lists its messages beside its child mailboxes.
 type FolderNode struct {
 	gofs.Inode
 	fsys *FS
-	path string // escaped names joined by "/"
 }
 
 var (
@@ -26,12 +25,10 @@ var (
 	_ gofs.NodeGetattrer = (*FolderNode)(nil)
 )
 
-func (n *FolderNode) childPath(name string) string {
-	if n.path == "" {
-		return name
-	}
-	return n.path + "/" + name
-}
+// path is where the folder stands in the mailbox tree: escaped names
+// joined by "/", "" for the root. It is read from the inode tree rather
+// than kept, so that it follows renames.
+func (n *FolderNode) path() string { return n.Path(nil) }
 
 // dir finds this folder in the mailbox tree.
 func (n *FolderNode) dir(ctx context.Context, maxAge time.Duration) (*mailboxDir, syscall.Errno) {
@@ -39,7 +36,7 @@ func (n *FolderNode) dir(ctx context.Context, maxAge time.Duration) (*mailboxDir
 	if err != nil {
 		return nil, n.fsys.errno("list mailboxes", err)
 	}
-	d := t.find(n.path)
+	d := t.find(n.path())
 	if d == nil {
 		return nil, syscall.ENOENT // deleted on the server
 	}
@@ -52,7 +49,7 @@ func (n *FolderNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 }
 
 func (f *FS) folderAttr(a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | 0o555
+	a.Mode = syscall.S_IFDIR | f.mode(0o755)
 	a.Nlink = 2
 	a.SetTimes(nil, &f.mounted, &f.mounted)
 }
@@ -67,6 +64,9 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 	}
 	if d.selectable() {
+		for _, name := range n.fsys.pendingIn(d.mailbox.Name) {
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		}
 		snap, err := n.fsys.snapshot(ctx, d.mailbox.Name, n.fsys.listTTL)
 		if err != nil {
 			return nil, n.fsys.errno("list "+d.mailbox.Name, err)
@@ -98,6 +98,12 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if d.children[name] != nil {
 		return n.lookupFolder(ctx, name, out), 0
 	}
+	if d.selectable() {
+		if a := n.fsys.lookupPending(d.mailbox.Name, name); a != nil {
+			a.attr(&out.Attr)
+			return &a.Inode, 0
+		}
+	}
 	uid, ok := parseUID(name)
 	if !ok || !d.selectable() {
 		return nil, syscall.ENOENT
@@ -114,7 +120,7 @@ func (n *FolderNode) lookupFolder(ctx context.Context, name string, out *fuse.En
 			return existing
 		}
 	}
-	node := &FolderNode{fsys: n.fsys, path: n.childPath(name)}
+	node := &FolderNode{fsys: n.fsys}
 	return n.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFDIR})
 }
 
@@ -137,7 +143,7 @@ func (n *FolderNode) lookupMessage(ctx context.Context, mailbox, name string, ui
 	out.SetEntryTimeout(n.fsys.listTTL)
 	out.SetAttrTimeout(immutableTimeout)
 	if existing := n.GetChild(name); existing != nil {
-		if m, ok := existing.Operations().(*MessageNode); ok && m.uidValidity == snap.UIDValidity {
+		if m, ok := existing.Operations().(*MessageNode); ok && m.uidValidity == snap.UIDValidity && m.mailbox == mailbox {
 			m.attr(&out.Attr)
 			return existing, 0
 		}

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+
 	"github.com/imapfs/imapfs/cache"
 	"github.com/imapfs/imapfs/imapbackend"
 )
@@ -19,9 +22,15 @@ type FS struct {
 	logger  *log.Logger
 	mounted time.Time
 
+	readOnly     bool
+	stageTimeout time.Duration
+
 	mu    sync.Mutex
 	tree  *mailboxTree
 	snaps map[string]*imapbackend.Snapshot // by server mailbox name
+	// pending holds files being written into a folder, to be appended on
+	// close: mailbox name -> file name -> file.
+	pending map[string]map[string]*AppendFile
 
 	treeFlight flight[*mailboxTree]
 	snapFlight flight[*imapbackend.Snapshot]
@@ -38,6 +47,13 @@ func New(b Backend, opts Options) *FS {
 		logger:  opts.Logger,
 		mounted: time.Now(),
 		snaps:   make(map[string]*imapbackend.Snapshot),
+		pending: make(map[string]map[string]*AppendFile),
+
+		readOnly:     opts.ReadOnly,
+		stageTimeout: opts.StageTimeout,
+	}
+	if f.stageTimeout <= 0 {
+		f.stageTimeout = defaultStageTimeout
 	}
 	if f.cache == nil {
 		f.cache = cache.New(256 << 20)
@@ -110,4 +126,69 @@ func (f *FS) dropMailbox(mailbox string) {
 	delete(f.snaps, mailbox)
 	f.mu.Unlock()
 	f.cache.DropMailbox(mailbox)
+}
+
+// mode drops the write bits of a mount that refuses changes, so that tools
+// do not offer what would fail.
+func (f *FS) mode(perm uint32) uint32 {
+	if f.readOnly {
+		return perm &^ 0o222
+	}
+	return perm
+}
+
+// forgetTree makes the next lookup list the mailboxes again.
+func (f *FS) forgetTree() {
+	f.mu.Lock()
+	f.tree = nil
+	f.mu.Unlock()
+}
+
+// forgetSnapshot makes the next lookup in mailbox take a new snapshot.
+func (f *FS) forgetSnapshot(mailbox string) {
+	f.mu.Lock()
+	delete(f.snaps, mailbox)
+	f.mu.Unlock()
+}
+
+// removeFromSnapshot drops one message from the snapshot held, so that a
+// listing right after a delete or move through the mount is already right.
+// Snapshots are shared read-only, hence the copy.
+func (f *FS) removeFromSnapshot(mailbox string, uid imap.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.snaps[mailbox]
+	if s == nil {
+		return
+	}
+	c := *s
+	c.Messages = make([]imapbackend.MessageInfo, 0, len(s.Messages))
+	for _, m := range s.Messages {
+		if m.UID != uid {
+			c.Messages = append(c.Messages, m)
+		}
+	}
+	f.snaps[mailbox] = &c
+}
+
+// notify tells the kernel to drop its entry parent/name. It must not run
+// inside the FUSE request that made the change (the kernel holds locks the
+// notification needs), hence the goroutine.
+func notify(parent *gofs.Inode, name string) {
+	go parent.NotifyEntry(name)
+}
+
+// forgetDescendants drops the kernel's entries below dir, whose mailbox
+// names changed (a rename): the nodes there still name the old mailbox.
+func forgetDescendants(dir *gofs.Inode) {
+	go func() {
+		var walk func(d *gofs.Inode)
+		walk = func(d *gofs.Inode) {
+			for name, child := range d.Children() {
+				walk(child)
+				d.NotifyEntry(name)
+			}
+		}
+		walk(dir)
+	}()
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -23,7 +24,11 @@ type MessageNode struct {
 	uidValidity uint32
 	info        imapbackend.MessageInfo
 
-	st atomic.Pointer[imapbackend.Structure]
+	st    atomic.Pointer[imapbackend.Structure]
+	stage staging
+	// sizes holds the decoded size of each part read so far (section ->
+	// int64): decoding makes it unknowable from BODYSTRUCTURE alone.
+	sizes sync.Map
 }
 
 var (
@@ -39,7 +44,7 @@ const (
 )
 
 func (m *MessageNode) attr(a *fuse.Attr) {
-	a.Mode = syscall.S_IFDIR | 0o555
+	a.Mode = syscall.S_IFDIR | m.fsys.mode(0o755)
 	a.Nlink = 2
 	a.Size = uint64(m.info.Size)
 	t := m.info.InternalDate
@@ -71,10 +76,43 @@ func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, er
 	if err != nil {
 		return nil, err
 	}
-	m.st.Store(st)
 	// The header came with the structure: a `cat HEADER` costs nothing more.
 	m.fsys.cache.Add(m.key(sectionHeader), st.Header)
+	m.prefetchSmallParts(ctx, st)
+	m.st.Store(st)
 	return st, nil
+}
+
+// prefetchSmallParts fetches the message's small parts in one UID FETCH,
+// so that their sizes are exact from the first stat (a size that changes
+// when the file is first read confuses cp, rsync and fstest alike), and
+// grep -r over them costs no round trip per file. It is best effort: on
+// failure the parts are fetched one by one when read.
+func (m *MessageNode) prefetchSmallParts(ctx context.Context, st *imapbackend.Structure) {
+	var small []imapbackend.Part
+	budget := int64(smallPartsBudget)
+	for _, p := range st.Parts {
+		if p.Size > smallPart || p.Size > budget {
+			continue
+		}
+		if _, ok := m.fsys.cache.Get(m.key(p.Section)); ok {
+			continue
+		}
+		small = append(small, p)
+		budget -= p.Size
+	}
+	if len(small) == 0 {
+		return
+	}
+	raw, err := m.fsys.backend.FetchParts(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, small)
+	if err != nil {
+		return
+	}
+	for _, p := range small {
+		data := imapbackend.DecodePart(p, raw[p.Section])
+		m.fsys.cache.Add(m.key(p.Section), data)
+		m.sizes.Store(p.Section, int64(len(data)))
+	}
 }
 
 func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -82,17 +120,40 @@ func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 	if err != nil {
 		return nil, m.fsys.errno(m.describe(), err)
 	}
-	entries := []fuse.DirEntry{{Name: sectionHeader, Mode: syscall.S_IFREG}, {Name: sectionText, Mode: syscall.S_IFREG}}
-	for _, p := range st.Parts {
-		entries = append(entries, fuse.DirEntry{Name: p.Section, Mode: syscall.S_IFREG})
+	var entries []fuse.DirEntry
+	for _, name := range m.fileNames(st) {
+		if !m.stage.hidden(name, m.fsys.stageTimeout) {
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
+		}
 	}
 	return gofs.NewListDirStream(entries), 0
+}
+
+// fileNames lists the message's files: HEADER, TEXT and the leaf parts.
+func (m *MessageNode) fileNames(st *imapbackend.Structure) []string {
+	names := []string{sectionHeader, sectionText}
+	for _, p := range st.Parts {
+		names = append(names, p.Section)
+	}
+	return names
+}
+
+func (m *MessageNode) hasFile(st *imapbackend.Structure, name string) bool {
+	for _, n := range m.fileNames(st) {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	st, err := m.structure(ctx)
 	if err != nil {
 		return nil, m.fsys.errno(m.describe(), err)
+	}
+	if m.stage.hidden(name, m.fsys.stageTimeout) {
+		return nil, syscall.ENOENT
 	}
 	file := &SectionFile{msg: m, section: name}
 	switch name {

@@ -38,7 +38,7 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 			AllowOther:  mo.AllowOther,
 			DirectMount: os.Geteuid() == 0,
 			// Mail is read, not executed or run as setuid.
-			Options: []string{"ro", "nosuid", "nodev", "noexec"},
+			Options: mountFlags(f.readOnly),
 			Logger:  f.logger,
 		},
 	}
@@ -47,4 +47,12 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	return server, nil
+}
+
+func mountFlags(readOnly bool) []string {
+	flags := []string{"nosuid", "nodev", "noexec"}
+	if readOnly {
+		flags = append(flags, "ro")
+	}
+	return flags
 }

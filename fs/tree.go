@@ -24,6 +24,7 @@ func (d *mailboxDir) selectable() bool { return d.mailbox != nil && !d.mailbox.N
 type mailboxTree struct {
 	root  *mailboxDir
 	taken time.Time
+	delim rune // the hierarchy delimiter, for names made by mkdir and mv
 }
 
 // buildTree turns LIST's flat names into directories, splitting on each
@@ -33,6 +34,9 @@ func buildTree(list []imapbackend.Mailbox, taken time.Time) *mailboxTree {
 	t := &mailboxTree{root: &mailboxDir{}, taken: taken}
 	for i := range list {
 		m := &list[i]
+		if t.delim == 0 {
+			t.delim = m.Delim
+		}
 		d := t.root
 		for _, comp := range imapbackend.SplitMailbox(m.Name, m.Delim) {
 			if d == t.root && strings.EqualFold(comp, "INBOX") {
@@ -77,4 +81,44 @@ func (t *mailboxTree) find(path string) *mailboxDir {
 		}
 	}
 	return d
+}
+
+// serverName is the full mailbox name of the directory at path, also for
+// an implied parent that LIST did not report.
+func (t *mailboxTree) serverName(path string) (string, bool) {
+	if d := t.find(path); d != nil && d.mailbox != nil {
+		return d.mailbox.Name, true
+	}
+	if path == "" {
+		return "", true
+	}
+	var names []string
+	for _, escaped := range strings.Split(path, "/") {
+		name, ok := imapbackend.UnescapeName(escaped)
+		if !ok {
+			return "", false
+		}
+		names = append(names, name)
+	}
+	return strings.Join(names, string(t.delim)), true
+}
+
+// childName is the full mailbox name for a new child called name (a
+// directory entry, escaped) of the directory at path.
+func (t *mailboxTree) childName(path, name string) (string, bool) {
+	comp, ok := imapbackend.UnescapeName(name)
+	if !ok || comp == "" || (t.delim != 0 && strings.ContainsRune(comp, t.delim)) {
+		return "", false
+	}
+	parent, ok := t.serverName(path)
+	if !ok {
+		return "", false
+	}
+	if parent == "" {
+		return comp, true
+	}
+	if t.delim == 0 {
+		return "", false // a flat namespace has no children
+	}
+	return parent + string(t.delim) + comp, true
 }

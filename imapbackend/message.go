@@ -119,3 +119,25 @@ func (b *Backend) fetchOne(ctx context.Context, mailbox string, uidValidity uint
 		return fmt.Errorf("fetch message %d of %q: %w", uid, mailbox, ErrNoMessage)
 	})
 }
+
+// FetchParts fetches the raw bytes of several parts of one message in a
+// single UID FETCH, keyed by section number.
+func (b *Backend) FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts []Part) (map[string][]byte, error) {
+	items := make([]*imap.FetchItemBodySection, len(parts))
+	for i, p := range parts {
+		items[i] = &imap.FetchItemBodySection{Part: p.Path, Peek: true}
+	}
+	var buf *fetchResult
+	if err := b.fetchOne(ctx, mailbox, uidValidity, uid, &imap.FetchOptions{BodySection: items}, &buf); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(parts))
+	for i, p := range parts {
+		data := buf.FindBodySection(items[i])
+		if data == nil {
+			data = []byte{}
+		}
+		out[p.Section] = data
+	}
+	return out, nil
+}

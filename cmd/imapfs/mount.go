@@ -108,7 +108,7 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 		return err
 	}
 	defer backend.Close()
-	fsys := imapfs.New(backend, imapfs.Options{Cache: cache.New(int64(mf.cacheSize)), Logger: logger})
+	fsys := imapfs.New(backend, imapfs.Options{Cache: cache.New(int64(mf.cacheSize)), Logger: logger, ReadOnly: mf.readOnly})
 	server, err := fsys.Mount(dir, imapfs.MountOptions{FsName: cfg.Account.String(), Debug: mf.debug, AllowOther: mf.allowOther})
 	if err != nil {
 		return err

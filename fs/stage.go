@@ -1,0 +1,140 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// A message cannot lose one part: IMAP deletes whole messages. But `rm -r
+// MSGDIR` and `find -delete` unlink every file before they remove the
+// directory, and must not fail half-way. So an unlink inside a message
+// directory is accepted only from a process that listed that directory
+// just before (the FUSE request carries the caller's PID): it is staged,
+// the file disappears, and the rmdir that follows deletes the message. A
+// plain `rm MSGDIR/2`, `rm MSGDIR/*` (the shell, not rm, listed the
+// directory) or the unlink that ends a `mv` out of the mount fails with
+// EPERM. Staged unlinks not followed by the rmdir are forgotten after
+// StageTimeout, and the files are visible again; the server was never
+// touched.
+
+// listedWindow is how long after listing a message directory a process may
+// start unlinking its files.
+const listedWindow = time.Minute
+
+// staging is the per-message state of that protocol.
+type staging struct {
+	mu       sync.Mutex
+	listedBy map[uint32]time.Time // pid -> when it opened the directory
+	staged   map[string]time.Time // file name -> when it was unlinked
+}
+
+func callerPID(ctx context.Context) (uint32, bool) {
+	caller, ok := fuse.FromContext(ctx)
+	if !ok {
+		return 0, false
+	}
+	return caller.Pid, true
+}
+
+func (s *staging) noteListing(pid uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.listedBy == nil {
+		s.listedBy = make(map[uint32]time.Time)
+	}
+	for p, t := range s.listedBy {
+		if now.Sub(t) > listedWindow {
+			delete(s.listedBy, p)
+		}
+	}
+	s.listedBy[pid] = now
+}
+
+// stage records an unlink by pid; false when pid did not list the
+// directory recently.
+func (s *staging) stage(pid uint32, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.listedBy[pid]
+	if !ok || time.Since(t) > listedWindow {
+		return false
+	}
+	if s.staged == nil {
+		s.staged = make(map[string]time.Time)
+	}
+	s.staged[name] = time.Now()
+	return true
+}
+
+// hidden reports whether name was unlinked less than timeout ago.
+func (s *staging) hidden(name string, timeout time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.staged[name]
+	if ok && time.Since(t) > timeout {
+		delete(s.staged, name)
+		return false
+	}
+	return ok
+}
+
+var (
+	_ gofs.NodeOpendirer = (*MessageNode)(nil)
+	_ gofs.NodeUnlinker  = (*MessageNode)(nil)
+	_ gofs.NodeRmdirer   = (*MessageNode)(nil)
+	_ gofs.NodeRenamer   = (*MessageNode)(nil)
+	_ gofs.NodeCreater   = (*MessageNode)(nil)
+	_ gofs.NodeMkdirer   = (*MessageNode)(nil)
+)
+
+// Opendir notes who lists the directory: rm -r and find do, before they
+// unlink.
+func (m *MessageNode) Opendir(ctx context.Context) syscall.Errno {
+	if pid, ok := callerPID(ctx); ok {
+		m.stage.noteListing(pid)
+	}
+	return 0
+}
+
+func (m *MessageNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if m.fsys.readOnly {
+		return syscall.EROFS
+	}
+	st, err := m.structure(ctx)
+	if err != nil {
+		return m.fsys.errno(m.describe(), err)
+	}
+	if !m.hasFile(st, name) || m.stage.hidden(name, m.fsys.stageTimeout) {
+		return syscall.ENOENT
+	}
+	pid, ok := callerPID(ctx)
+	if !ok || !m.stage.stage(pid, name) {
+		return syscall.EPERM
+	}
+	return 0
+}
+
+// Rmdir inside a message: there are no subdirectories to remove.
+func (m *MessageNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	return syscall.ENOTDIR
+}
+
+// Rename of a part file: IMAP cannot take one part out of a message.
+func (m *MessageNode) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	return syscall.EPERM
+}
+
+// Create inside a message: a message's parts are fixed.
+func (m *MessageNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, syscall.EPERM
+}
+
+func (m *MessageNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return nil, syscall.EPERM
+}

@@ -1,0 +1,147 @@
+package fs
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+)
+
+// Extended attributes of a message directory: its IMAP flags, read and
+// written as one space-separated list, and two read-only facts.
+const (
+	xattrFlags        = "user.imap.flags"
+	xattrUID          = "user.imap.uid"
+	xattrInternalDate = "user.imap.internaldate"
+)
+
+var messageXattrs = []string{xattrFlags, xattrUID, xattrInternalDate}
+
+var (
+	_ gofs.NodeGetxattrer    = (*MessageNode)(nil)
+	_ gofs.NodeSetxattrer    = (*MessageNode)(nil)
+	_ gofs.NodeListxattrer   = (*MessageNode)(nil)
+	_ gofs.NodeRemovexattrer = (*MessageNode)(nil)
+)
+
+func (m *MessageNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	var b []byte
+	for _, name := range messageXattrs {
+		b = append(append(b, name...), 0)
+	}
+	return copyXattr(dest, b)
+}
+
+// copyXattr follows getxattr(2): with an empty buffer it reports the size,
+// with one too small it fails with ERANGE.
+func copyXattr(dest, value []byte) (uint32, syscall.Errno) {
+	if len(dest) == 0 {
+		return uint32(len(value)), 0
+	}
+	if len(dest) < len(value) {
+		return uint32(len(value)), syscall.ERANGE
+	}
+	return uint32(copy(dest, value)), 0
+}
+
+func (m *MessageNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	var value string
+	switch attr {
+	case xattrFlags:
+		// Fresh from the server: another client may have changed them.
+		flags, err := m.fsys.backend.Flags(ctx, m.mailbox, m.uidValidity, m.info.UID)
+		if err != nil {
+			return 0, m.fsys.errno(m.describe()+": flags", err)
+		}
+		value = formatFlags(flags)
+	case xattrUID:
+		value = strconv.FormatUint(uint64(m.info.UID), 10)
+	case xattrInternalDate:
+		value = m.info.InternalDate.Format(time.RFC3339)
+	default:
+		return 0, syscall.ENODATA
+	}
+	return copyXattr(dest, []byte(value))
+}
+
+// Setxattr of user.imap.flags replaces the message's flags (UID STORE FLAGS).
+func (m *MessageNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	switch attr {
+	case xattrFlags:
+	case xattrUID, xattrInternalDate:
+		return syscall.EPERM
+	default:
+		return syscall.ENOTSUP
+	}
+	if m.fsys.readOnly {
+		return syscall.EROFS
+	}
+	parsed, ok := parseFlags(string(data))
+	if !ok {
+		m.fsys.logger.Printf("%s: setfattr %s: invalid flag list %q", m.describe(), attr, data)
+		return syscall.EINVAL
+	}
+	if err := m.fsys.backend.SetFlags(ctx, m.mailbox, m.uidValidity, m.info.UID, parsed); err != nil {
+		return m.fsys.errno(m.describe()+": set flags", err)
+	}
+	return 0
+}
+
+// Removexattr of user.imap.flags clears every flag.
+func (m *MessageNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	if attr != xattrFlags {
+		return m.Setxattr(ctx, attr, nil, 0)
+	}
+	return m.Setxattr(ctx, attr, []byte{}, 0)
+}
+
+func formatFlags(flags []imap.Flag) string {
+	s := make([]string, len(flags))
+	for i, f := range flags {
+		s[i] = string(f)
+	}
+	return strings.Join(s, " ")
+}
+
+// systemFlags are the flags a client may set, spelled as RFC 3501 does;
+// \Recent is the server's alone.
+var systemFlags = map[string]imap.Flag{
+	`\seen`: imap.FlagSeen, `\answered`: imap.FlagAnswered, `\flagged`: imap.FlagFlagged,
+	`\deleted`: imap.FlagDeleted, `\draft`: imap.FlagDraft,
+}
+
+// parseFlags reads a space-separated flag list: system flags in any case,
+// keywords as IMAP atoms. Anything else could not be sent safely.
+func parseFlags(s string) ([]imap.Flag, bool) {
+	flags := []imap.Flag{}
+	for _, word := range strings.Fields(s) {
+		if strings.HasPrefix(word, `\`) {
+			f, ok := systemFlags[strings.ToLower(word)]
+			if !ok {
+				return nil, false
+			}
+			flags = append(flags, f)
+			continue
+		}
+		if !isAtom(word) {
+			return nil, false
+		}
+		flags = append(flags, imap.Flag(word))
+	}
+	return flags, true
+}
+
+// isAtom follows RFC 3501's atom: printable ASCII without atom-specials.
+func isAtom(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return s != ""
+}
