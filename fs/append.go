@@ -166,16 +166,17 @@ func (a *AppendFile) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errn
 	return 0
 }
 
-// remove forgets the pending name and tells the kernel it is gone.
+// remove forgets the pending name and tells the kernel it is gone. This
+// runs in FLUSH, during which the kernel holds no lock on the directory,
+// so the notification can be sent at once: by the time close(2) returns,
+// the name is gone.
 func (a *AppendFile) remove() {
 	if !a.fsys.dropPending(a.mailbox, a.name) {
 		return
 	}
 	if name, parent := a.Parent(); parent != nil {
-		go func() {
-			parent.RmChild(name) // it was persistent while pending
-			parent.NotifyEntry(name)
-		}()
+		parent.RmChild(name) // it was persistent while pending
+		parent.NotifyEntry(name)
 	}
 }
 

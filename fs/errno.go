@@ -27,6 +27,11 @@ func (f *FS) errno(op string, err error) syscall.Errno {
 		return syscall.ESTALE
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, imapbackend.ErrReadOnly):
+		return syscall.EROFS
+	case errors.Is(err, imapbackend.ErrOthersDeleted):
+		f.logger.Printf("%s: %v", op, err)
+		return syscall.EBUSY
 	case errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent:
 		return syscall.ENOENT
 	}

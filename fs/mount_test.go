@@ -32,6 +32,13 @@ type mount struct {
 // t.Cleanup, also when the test fails.
 func mountServer(t *testing.T, srv *imaptest.Server) *mount {
 	t.Helper()
+	return mountServerWith(t, srv, imapfsfs.Options{})
+}
+
+// mountServerWith mounts with options; opts.ReadOnly also makes the
+// backend read-only, as imapfs mount --read-only does.
+func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) *mount {
+	t.Helper()
 	imaptest.RequireFUSE(t)
 	proxy, err := imaptest.NewProxy(srv.Addr)
 	if err != nil {
@@ -44,13 +51,16 @@ func mountServer(t *testing.T, srv *imaptest.Server) *mount {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	backend, err := imapbackend.Open(ctx, imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second})
+	backend, err := imapbackend.Open(ctx, imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second, ReadOnly: opts.ReadOnly})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(backend.Close)
 	dir := t.TempDir()
-	fsys := imapfsfs.New(backend, imapfsfs.Options{Cache: cache.New(64 << 20)})
+	if opts.Cache == nil {
+		opts.Cache = cache.New(64 << 20)
+	}
+	fsys := imapfsfs.New(backend, opts)
 	server, err := fsys.Mount(dir, imapfsfs.MountOptions{FsName: acct.String()})
 	if err != nil {
 		t.Fatal(err)

@@ -99,10 +99,14 @@ func (m *MessageNode) Removexattr(ctx context.Context, attr string) syscall.Errn
 	return m.Setxattr(ctx, attr, []byte{}, 0)
 }
 
+// formatFlags leaves out \Recent: the server's session flag cannot be
+// set, and what getfattr prints should be what setfattr accepts.
 func formatFlags(flags []imap.Flag) string {
-	s := make([]string, len(flags))
-	for i, f := range flags {
-		s[i] = string(f)
+	var s []string
+	for _, f := range flags {
+		if !strings.EqualFold(string(f), `\Recent`) {
+			s = append(s, string(f))
+		}
 	}
 	return strings.Join(s, " ")
 }

@@ -33,9 +33,26 @@ var memoryCaps = imap.CapSet{
 	imap.CapLiteralPlus: {},
 }
 
+// MemoryOptions change what the memory server advertises, to test how a
+// client copes with servers that lack an extension.
+type MemoryOptions struct {
+	// Without lists capabilities not to advertise, e.g. imap.CapUIDPlus.
+	Without []imap.Cap
+}
+
 // StartMemory starts go-imap's in-memory server on 127.0.0.1 with user
 // "user", password "pass" and an empty INBOX. The hierarchy delimiter is '/'.
-func StartMemory() (*Server, error) {
+func StartMemory() (*Server, error) { return StartMemoryWith(MemoryOptions{}) }
+
+// StartMemoryWith is StartMemory with options.
+func StartMemoryWith(opts MemoryOptions) (*Server, error) {
+	caps := imap.CapSet{}
+	for c := range memoryCaps {
+		caps[c] = struct{}{}
+	}
+	for _, c := range opts.Without {
+		delete(caps, c)
+	}
 	const username, password = "user", "pass"
 
 	mem := imapmemserver.New()
@@ -49,7 +66,7 @@ func StartMemory() (*Server, error) {
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
 		},
-		Caps: memoryCaps,
+		Caps: caps,
 		// Loopback only, and clients must be able to LOGIN without TLS.
 		InsecureAuth: true,
 	})
@@ -84,9 +101,12 @@ func StartMemory() (*Server, error) {
 
 // NewMemory is StartMemory for tests: it fails the test on error and closes
 // the server when the test ends.
-func NewMemory(tb testing.TB) *Server {
+func NewMemory(tb testing.TB) *Server { return NewMemoryWith(tb, MemoryOptions{}) }
+
+// NewMemoryWith is StartMemoryWith for tests.
+func NewMemoryWith(tb testing.TB, opts MemoryOptions) *Server {
 	tb.Helper()
-	s, err := StartMemory()
+	s, err := StartMemoryWith(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

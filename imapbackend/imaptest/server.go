@@ -11,7 +11,6 @@
 package imaptest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/imapfs/imapfs/imapbackend"
 )
 
 // Server is an IMAP server listening on loopback for the duration of a test or demo.
@@ -180,22 +181,5 @@ func highestUID(c *imapclient.Client, mailbox string) (imap.UID, error) {
 }
 
 // NormalizeCRLF returns b with every bare LF and bare CR turned into CRLF,
-// the form Append stores: IMAP messages must use CRLF, and files in a
-// repository usually use LF. Tests compare fetched messages against it.
-func NormalizeCRLF(b []byte) []byte {
-	out := make([]byte, 0, len(b)+bytes.Count(b, []byte{'\n'}))
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; c {
-		case '\r':
-			out = append(out, '\r', '\n')
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-		case '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	return out
-}
+// the form Append stores. Tests compare fetched messages against it.
+func NormalizeCRLF(b []byte) []byte { return imapbackend.NormalizeCRLF(b) }
