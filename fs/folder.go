@@ -98,6 +98,9 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if d.children[name] != nil {
 		return n.lookupFolder(ctx, name, out), 0
 	}
+	if isVirtualName(name) {
+		return n.lookupVirtual(ctx, d, name, out)
+	}
 	if d.selectable() {
 		if a := n.fsys.lookupPending(d.mailbox.Name, name); a != nil {
 			a.attr(&out.Attr)
