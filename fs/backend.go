@@ -18,7 +18,9 @@ type Backend interface {
 	Snapshot(ctx context.Context, mailbox string) (*imapbackend.Snapshot, error)
 	Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*imapbackend.Structure, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
-	FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts []imapbackend.Part) (map[string][]byte, error)
+	FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts, sized []imapbackend.Part) (map[string][]byte, map[string]int64, error)
+	Overviews(ctx context.Context, mailbox string) (uint32, []imapbackend.Overview, error)
+	Status(ctx context.Context, mailbox string) (*imapbackend.Status, error)
 	Flags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) ([]imap.Flag, error)
 
 	// Changes; a read-only backend refuses them all.

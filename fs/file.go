@@ -21,10 +21,11 @@ type SectionFile struct {
 	section string
 	part    *imapbackend.Part // nil for HEADER and TEXT
 
-	// reportedExact is whether the size last given to the kernel was
-	// exact: only then may the kernel's page cache serve reads, since the
-	// kernel cuts reads at the size it holds.
-	reportedExact atomic.Bool
+	// reported is the size last given to the kernel plus one when it was
+	// exact, 0 when it was an estimate: only an exact size lets the
+	// kernel's page cache serve reads, since the kernel cuts reads at the
+	// size it holds.
+	reported atomic.Int64
 }
 
 var (
@@ -45,6 +46,8 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 	switch {
 	case f.part == nil && f.section == sectionHeader:
 		return int64(len(st.Header)), true
+	case f.part == nil && f.section == fileMessage:
+		return st.Size, true
 	case f.part == nil:
 		return st.TextSize(), true
 	}
@@ -57,7 +60,11 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 // attr fills a and reports whether the size in it is exact.
 func (f *SectionFile) attr(st *imapbackend.Structure, a *fuse.Attr) bool {
 	size, exact := f.size(st)
-	f.reportedExact.Store(exact)
+	if exact {
+		f.reported.Store(size + 1)
+	} else {
+		f.reported.Store(0)
+	}
 	a.Mode = syscall.S_IFREG | f.msg.fsys.mode(0o644)
 	a.Nlink = 1
 	a.Size = uint64(size)
@@ -89,10 +96,11 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	if err != nil {
 		return nil, 0, f.msg.fsys.errno(f.describe(), err)
 	}
-	if f.reportedExact.Load() {
+	if f.reported.Load() == int64(len(data))+1 {
 		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE, 0
 	}
-	// The kernel holds an estimate: have it ask for the exact size, so
+	// The kernel holds an estimate (or a server's BINARY.SIZE that our
+	// lenient decoding disagrees with): have it ask for the exact size, so
 	// that later opens can use its page cache.
 	go f.NotifyContent(-1, 0)
 	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
@@ -106,11 +114,14 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 		return data, nil
 	}
 	data, err := m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
-		var path []int
+		section, path := f.section, []int(nil)
 		if f.part != nil {
 			path = f.part.Path
 		}
-		raw, err := m.fsys.backend.FetchSection(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, f.section, path)
+		if section == fileMessage {
+			section = "" // BODY[]: the whole message
+		}
+		raw, err := m.fsys.backend.FetchSection(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, section, path)
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +135,9 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.sizes.Store(f.section, int64(len(data)))
+	if f.part != nil {
+		m.sizes.Store(f.section, int64(len(data)))
+	}
 	return data, nil
 }
 

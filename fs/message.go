@@ -39,8 +39,10 @@ var (
 
 // Section names of the raw header and body; part files are named by number.
 const (
-	sectionHeader = "HEADER"
-	sectionText   = "TEXT"
+	sectionHeader  = "HEADER"
+	sectionText    = "TEXT"
+	fileMessage    = "message.eml" // BODY[], the whole message
+	dirAttachments = "attachments" // the attachments under their names
 )
 
 func (m *MessageNode) attr(a *fuse.Attr) {
@@ -86,25 +88,28 @@ func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, er
 // prefetchSmallParts fetches the message's small parts in one UID FETCH,
 // so that their sizes are exact from the first stat (a size that changes
 // when the file is first read confuses cp, rsync and fstest alike), and
-// grep -r over them costs no round trip per file. It is best effort: on
-// failure the parts are fetched one by one when read.
+// grep -r over them costs no round trip per file. In the same FETCH it
+// asks BINARY.SIZE of the large parts whose bytes are not converted, which
+// is their exact decoded size. It is best effort: on failure the parts are
+// fetched one by one when read, with estimated sizes until then.
 func (m *MessageNode) prefetchSmallParts(ctx context.Context, st *imapbackend.Structure) {
-	var small []imapbackend.Part
+	var small, sized []imapbackend.Part
 	budget := int64(smallPartsBudget)
 	for _, p := range st.Parts {
-		if p.Size > smallPart || p.Size > budget {
-			continue
-		}
 		if _, ok := m.fsys.cache.Get(m.key(p.Section)); ok {
 			continue
 		}
-		small = append(small, p)
-		budget -= p.Size
+		if p.Size <= smallPart && p.Size <= budget {
+			small = append(small, p)
+			budget -= p.Size
+		} else if !convertsCharset(p) && !p.IsMessage() {
+			sized = append(sized, p)
+		}
 	}
-	if len(small) == 0 {
+	if len(small) == 0 && len(sized) == 0 {
 		return
 	}
-	raw, err := m.fsys.backend.FetchParts(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, small)
+	raw, sizes, err := m.fsys.backend.FetchParts(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, small, sized)
 	if err != nil {
 		return
 	}
@@ -113,6 +118,19 @@ func (m *MessageNode) prefetchSmallParts(ctx context.Context, st *imapbackend.St
 		m.fsys.cache.Add(m.key(p.Section), data)
 		m.sizes.Store(p.Section, int64(len(data)))
 	}
+	for section, n := range sizes {
+		m.sizes.Store(section, n)
+	}
+}
+
+// convertsCharset reports whether imapfs changes a part's bytes beyond
+// transfer decoding, which makes the server's BINARY.SIZE wrong for it.
+func convertsCharset(p imapbackend.Part) bool {
+	switch p.Charset {
+	case "", "us-ascii", "utf-8", "utf8":
+		return false
+	}
+	return p.IsInlineText()
 }
 
 func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -126,16 +144,20 @@ func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
 		}
 	}
+	if len(attachmentNames(st.Parts)) > 0 && !m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
+		entries = append(entries, fuse.DirEntry{Name: dirAttachments, Mode: syscall.S_IFDIR})
+	}
 	return gofs.NewListDirStream(entries), 0
 }
 
-// fileNames lists the message's files: HEADER, TEXT and the leaf parts.
+// fileNames lists the message's files: HEADER, TEXT, the leaf parts and
+// message.eml.
 func (m *MessageNode) fileNames(st *imapbackend.Structure) []string {
 	names := []string{sectionHeader, sectionText}
 	for _, p := range st.Parts {
 		names = append(names, p.Section)
 	}
-	return names
+	return append(names, fileMessage)
 }
 
 func (m *MessageNode) hasFile(st *imapbackend.Structure, name string) bool {
@@ -155,9 +177,12 @@ func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 	if m.stage.hidden(name, m.fsys.stageTimeout) {
 		return nil, syscall.ENOENT
 	}
+	if name == dirAttachments {
+		return m.lookupAttachments(ctx, st, out)
+	}
 	file := &SectionFile{msg: m, section: name}
 	switch name {
-	case sectionHeader, sectionText:
+	case sectionHeader, sectionText, fileMessage:
 	default:
 		for i := range st.Parts {
 			if st.Parts[i].Section == name {

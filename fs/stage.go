@@ -120,9 +120,20 @@ func (m *MessageNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	return 0
 }
 
-// Rmdir inside a message: there are no subdirectories to remove.
+// Rmdir of attachments/ is the part of rm -r that empties a message
+// directory: staged like the unlinks.
 func (m *MessageNode) Rmdir(ctx context.Context, name string) syscall.Errno {
-	return syscall.ENOTDIR
+	if name != dirAttachments {
+		return syscall.ENOENT
+	}
+	if m.fsys.readOnly {
+		return syscall.EROFS
+	}
+	pid, ok := callerPID(ctx)
+	if !ok || !m.stage.stage(pid, name) {
+		return syscall.EPERM
+	}
+	return 0
 }
 
 // Rename of a part file: IMAP cannot take one part out of a message.

@@ -206,8 +206,8 @@ func TestPartsCannotBeRemovedAlone(t *testing.T) {
 				t.Errorf("%s sent %d times", cmd, n)
 			}
 		}
-		if got := lines(run(t, "ls", dir)); len(got) != 5 {
-			t.Errorf("ls MSGDIR = %v, want all 5 files back", got)
+		if got := lines(run(t, "ls", dir)); len(got) != 7 {
+			t.Errorf("ls MSGDIR = %v, want all 7 entries back", got)
 		}
 	})
 }

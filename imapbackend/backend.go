@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 type Backend struct {
 	cfg  Config
 	pool *pool
+
+	capsMu sync.Mutex
+	caps   imap.CapSet
 }
 
 // Open dials and logs in once, so that a wrong password or an unreachable
@@ -48,7 +53,13 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		b.logf("connect %s", cfg.Account)
-		return dial(ctx, cfg.Account, cfg.Password, cfg.TLSConfig)
+		c, err := dial(ctx, cfg.Account, cfg.Password, cfg.TLSConfig)
+		if err == nil {
+			b.capsMu.Lock()
+			b.caps = c.Caps()
+			b.capsMu.Unlock()
+		}
+		return c, err
 	})
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -128,4 +139,12 @@ func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op 
 	}
 	b.pool.put(c)
 	return err
+}
+
+// hasCap reports whether the server (as the last connection saw it)
+// advertises c.
+func (b *Backend) hasCap(c imap.Cap) bool {
+	b.capsMu.Lock()
+	defer b.capsMu.Unlock()
+	return b.caps.Has(c)
 }

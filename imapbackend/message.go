@@ -28,11 +28,12 @@ func (e *UIDValidityError) Error() string {
 // Structure is a message's MIME structure and its raw header: everything
 // its directory listing and the exact sizes of HEADER and TEXT need.
 type Structure struct {
-	UID    imap.UID
-	Body   imap.BodyStructure
-	Parts  []Part
-	Header []byte // BODY[HEADER], exactly as the server has it
-	Size   int64  // RFC822.SIZE; TEXT is Size - len(Header)
+	UID      imap.UID
+	Body     imap.BodyStructure
+	Parts    []Part
+	Header   []byte // BODY[HEADER], exactly as the server has it
+	Size     int64  // RFC822.SIZE; TEXT is Size - len(Header)
+	Envelope *imap.Envelope
 }
 
 // TextSize is the exact size of BODY[TEXT].
@@ -43,20 +44,21 @@ func (s *Structure) TextSize() int64 {
 	return 0
 }
 
-// Structure fetches BODYSTRUCTURE, RFC822.SIZE and BODY.PEEK[HEADER] of one
-// message in one UID FETCH.
+// Structure fetches BODYSTRUCTURE, ENVELOPE, RFC822.SIZE and
+// BODY.PEEK[HEADER] of one message in one UID FETCH.
 func (b *Backend) Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*Structure, error) {
 	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
 	var buf *fetchResult
 	err := b.fetchOne(ctx, mailbox, uidValidity, uid, &imap.FetchOptions{
 		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		Envelope:      true,
 		RFC822Size:    true,
 		BodySection:   []*imap.FetchItemBodySection{header},
 	}, &buf)
 	if err != nil {
 		return nil, err
 	}
-	s := &Structure{UID: uid, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header)}
+	s := &Structure{UID: uid, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
 	if s.Body != nil {
 		s.Parts = LeafParts(s.Body)
 	}
@@ -121,23 +123,49 @@ func (b *Backend) fetchOne(ctx context.Context, mailbox string, uidValidity uint
 }
 
 // FetchParts fetches the raw bytes of several parts of one message in a
-// single UID FETCH, keyed by section number.
-func (b *Backend) FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts []Part) (map[string][]byte, error) {
+// single UID FETCH, keyed by section number, and, where the server has
+// BINARY, the decoded sizes (BINARY.SIZE) of the parts in sized. A server
+// may refuse BINARY.SIZE for a part it cannot decode (UNKNOWN-CTE); then
+// the parts are fetched again without sizes.
+func (b *Backend) FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts, sized []Part) (map[string][]byte, map[string]int64, error) {
 	items := make([]*imap.FetchItemBodySection, len(parts))
 	for i, p := range parts {
 		items[i] = &imap.FetchItemBodySection{Part: p.Path, Peek: true}
 	}
-	var buf *fetchResult
-	if err := b.fetchOne(ctx, mailbox, uidValidity, uid, &imap.FetchOptions{BodySection: items}, &buf); err != nil {
-		return nil, err
+	options := &imap.FetchOptions{BodySection: items}
+	if len(sized) > 0 && b.hasCap(imap.CapBinary) {
+		for _, p := range sized {
+			options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
+		}
 	}
-	out := make(map[string][]byte, len(parts))
+	if len(items) == 0 && len(options.BinarySectionSize) == 0 {
+		return map[string][]byte{}, map[string]int64{}, nil
+	}
+	var buf *fetchResult
+	err := b.fetchOne(ctx, mailbox, uidValidity, uid, options, &buf)
+	if err != nil && len(options.BinarySectionSize) > 0 && !errors.Is(err, ErrNoMessage) {
+		options.BinarySectionSize = nil
+		if len(items) == 0 {
+			return map[string][]byte{}, map[string]int64{}, nil
+		}
+		err = b.fetchOne(ctx, mailbox, uidValidity, uid, options, &buf)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	raw := make(map[string][]byte, len(parts))
 	for i, p := range parts {
 		data := buf.FindBodySection(items[i])
 		if data == nil {
 			data = []byte{}
 		}
-		out[p.Section] = data
+		raw[p.Section] = data
 	}
-	return out, nil
+	sizes := make(map[string]int64)
+	for _, p := range sized {
+		if n, ok := buf.FindBinarySectionSize(p.Path); ok {
+			sizes[p.Section] = int64(n)
+		}
+	}
+	return raw, sizes, nil
 }

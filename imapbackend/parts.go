@@ -94,7 +94,6 @@ func newPart(bs *imap.BodyStructureSinglePart, path []int) Part {
 		Path:      path,
 		MediaType: bs.MediaType(),
 		Encoding:  strings.ToLower(strings.TrimSpace(bs.Encoding)),
-		Filename:  bs.Filename(),
 		Size:      int64(bs.Size),
 	}
 	if len(bs.Params) > 0 {
@@ -106,16 +105,75 @@ func newPart(bs *imap.BodyStructureSinglePart, path []int) Part {
 	}
 	if d := bs.Disposition(); d != nil {
 		p.Disposition = strings.ToLower(strings.TrimSpace(d.Value))
-		if p.Filename == "" {
-			p.Filename = lookupFold(d.Params, "filename")
-		}
+		p.Filename = paramValue(d.Params, "filename")
 	}
-	// Filename() only knows lower-case keys; hand-built or unusual
-	// structures may not have them.
 	if p.Filename == "" {
-		p.Filename = p.Params["name"]
+		p.Filename = paramValue(bs.Params, "name") // the older Content-Type spelling
 	}
 	return p
+}
+
+// paramValue returns a MIME parameter, whichever way it was sent: plain
+// (RFC 2047 words are already decoded by go-imap), RFC 2231 extended
+// (filename*=utf-8''r%C3%A9sum%C3%A9.pdf), or RFC 2231 continuations
+// (filename*0*=..., filename*1=...). Servers differ in how much of that
+// they undo in BODYSTRUCTURE, so all forms are handled here.
+func paramValue(params map[string]string, key string) string {
+	if v := lookupFold(params, key+"*"); v != "" {
+		return decode2231(v, true)
+	}
+	var b strings.Builder
+	extended := false
+	for i := 0; ; i++ {
+		n := strconv.Itoa(i)
+		if v := lookupFold(params, key+"*"+n+"*"); v != "" {
+			if i == 0 {
+				extended = true
+			}
+			b.WriteString(v)
+		} else if v := lookupFold(params, key+"*"+n); v != "" {
+			b.WriteString(pctEscape(v, extended))
+		} else {
+			break
+		}
+	}
+	if b.Len() > 0 {
+		return decode2231(b.String(), extended)
+	}
+	return lookupFold(params, key)
+}
+
+// pctEscape keeps a plain continuation literal inside an extended value,
+// which is percent-decoded as a whole.
+func pctEscape(v string, extended bool) string {
+	if !extended {
+		return v
+	}
+	return strings.ReplaceAll(v, "%", "%25")
+}
+
+// decode2231 decodes charset'language'percent-encoded-text.
+func decode2231(v string, extended bool) string {
+	if !extended {
+		return v
+	}
+	parts := strings.SplitN(v, "'", 3)
+	if len(parts) != 3 {
+		return v
+	}
+	charset, text := parts[0], parts[2]
+	var raw []byte
+	for i := 0; i < len(text); i++ {
+		if text[i] == '%' && i+2 < len(text) {
+			if b, err := strconv.ParseUint(text[i+1:i+3], 16, 8); err == nil {
+				raw = append(raw, byte(b))
+				i += 2
+				continue
+			}
+		}
+		raw = append(raw, text[i])
+	}
+	return string(ToUTF8(strings.ToLower(charset), raw))
 }
 
 func lookupFold(m map[string]string, key string) string {

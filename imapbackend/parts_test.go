@@ -421,3 +421,24 @@ func TestLeafPartsFromServerText(t *testing.T) {
 		})
 	}
 }
+
+func TestParamValueRFC2231(t *testing.T) {
+	tests := []struct {
+		params map[string]string
+		want   string
+	}{
+		{map[string]string{"filename": "plain.pdf"}, "plain.pdf"},
+		{map[string]string{"filename*": "utf-8''r%C3%A9sum%C3%A9.pdf"}, "résumé.pdf"},
+		{map[string]string{"FILENAME*": "iso-8859-1'fr'caf%E9.txt"}, "café.txt"},
+		{map[string]string{"filename*0*": "utf-8''%C3%A9t%C3%A9", "filename*1": "-2026.pdf"}, "été-2026.pdf"},
+		{map[string]string{"filename*0": "long", "filename*1": "name.txt"}, "longname.txt"},
+		{map[string]string{"filename*": "no-quotes"}, "no-quotes"},
+		{map[string]string{"filename*": "utf-8''bad%ZZ"}, "bad%ZZ"},
+		{map[string]string{}, ""},
+	}
+	for _, tt := range tests {
+		if got := paramValue(tt.params, "filename"); got != tt.want {
+			t.Errorf("paramValue(%v) = %q, want %q", tt.params, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// AttachmentsNode is MSGDIR/attachments/: the message's attachments as
+// regular files under their decoded, made-safe names, so that
+// `cp MSGDIR/attachments/* ~/Downloads/` is the whole job. Each file is
+// the same part as its numbered file and shares its cache entry.
+type AttachmentsNode struct {
+	gofs.Inode
+	msg *MessageNode
+}
+
+var (
+	_ gofs.NodeLookuper  = (*AttachmentsNode)(nil)
+	_ gofs.NodeReaddirer = (*AttachmentsNode)(nil)
+	_ gofs.NodeGetattrer = (*AttachmentsNode)(nil)
+	_ gofs.NodeOpendirer = (*AttachmentsNode)(nil)
+	_ gofs.NodeUnlinker  = (*AttachmentsNode)(nil)
+)
+
+func (m *MessageNode) lookupAttachments(ctx context.Context, st *imapbackend.Structure, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if len(attachmentNames(st.Parts)) == 0 || m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
+		return nil, syscall.ENOENT
+	}
+	m.attr(&out.Attr)
+	out.SetEntryTimeout(immutableTimeout)
+	out.SetAttrTimeout(immutableTimeout)
+	if child := m.GetChild(dirAttachments); child != nil {
+		if _, ok := child.Operations().(*AttachmentsNode); ok {
+			return child, 0
+		}
+	}
+	return m.NewInode(ctx, &AttachmentsNode{msg: m}, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
+}
+
+func (a *AttachmentsNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	a.msg.attr(&out.Attr)
+	out.SetTimeout(immutableTimeout)
+	return 0
+}
+
+func (a *AttachmentsNode) list(ctx context.Context) ([]attachment, syscall.Errno) {
+	st, err := a.msg.structure(ctx)
+	if err != nil {
+		return nil, a.msg.fsys.errno(a.msg.describe(), err)
+	}
+	return attachmentNames(st.Parts), 0
+}
+
+func (a *AttachmentsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	list, errno := a.list(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	var entries []fuse.DirEntry
+	for _, at := range list {
+		if !a.msg.stage.hidden(dirAttachments+"/"+at.name, a.msg.fsys.stageTimeout) {
+			entries = append(entries, fuse.DirEntry{Name: at.name, Mode: syscall.S_IFREG})
+		}
+	}
+	return gofs.NewListDirStream(entries), 0
+}
+
+func (a *AttachmentsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	list, errno := a.list(ctx)
+	if errno != 0 {
+		return nil, errno
+	}
+	if a.msg.stage.hidden(dirAttachments+"/"+name, a.msg.fsys.stageTimeout) {
+		return nil, syscall.ENOENT
+	}
+	for _, at := range list {
+		if at.name != name {
+			continue
+		}
+		st, _ := a.msg.structure(ctx)
+		if child := a.GetChild(name); child != nil {
+			if f, ok := child.Operations().(*SectionFile); ok {
+				out.SetAttrTimeout(attrTimeout(f.attr(st, &out.Attr)))
+				out.SetEntryTimeout(immutableTimeout)
+				return child, 0
+			}
+		}
+		file := &SectionFile{msg: a.msg, section: at.part.Section, part: at.part}
+		out.SetAttrTimeout(attrTimeout(file.attr(st, &out.Attr)))
+		out.SetEntryTimeout(immutableTimeout)
+		return a.NewInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	}
+	return nil, syscall.ENOENT
+}
+
+// Opendir and Unlink take part in a whole-message removal (see stage.go).
+func (a *AttachmentsNode) Opendir(ctx context.Context) syscall.Errno {
+	if pid, ok := callerPID(ctx); ok {
+		a.msg.stage.noteListing(pid)
+	}
+	return 0
+}
+
+func (a *AttachmentsNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if a.msg.fsys.readOnly {
+		return syscall.EROFS
+	}
+	pid, ok := callerPID(ctx)
+	if !ok || !a.msg.stage.stage(pid, dirAttachments+"/"+name) {
+		return syscall.EPERM
+	}
+	return 0
+}
