@@ -103,7 +103,6 @@ func unique(name string, taken map[string]bool) string {
 	}
 }
 
-
 // commonExtensions covers the types mail carries most, independent of the
 // machine's mime.types (often missing on servers).
 var commonExtensions = map[string]string{
