@@ -115,7 +115,7 @@ func newPart(bs *imap.BodyStructureSinglePart, path []int) Part {
 
 // paramValue returns a MIME parameter, whichever way it was sent: plain
 // (RFC 2047 words are already decoded by go-imap), RFC 2231 extended
-// (filename*=utf-8”r%C3%A9sum%C3%A9.pdf), or RFC 2231 continuations
+// (filename*=utf-8'en'r%C3%A9sum%C3%A9.pdf), or RFC 2231 continuations
 // (filename*0*=..., filename*1=...). Servers differ in how much of that
 // they undo in BODYSTRUCTURE, so all forms are handled here.
 func paramValue(params map[string]string, key string) string {
