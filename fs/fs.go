@@ -31,23 +31,30 @@ type FS struct {
 	// pending holds files being written into a folder, to be appended on
 	// close: mailbox name -> file name -> file.
 	pending map[string]map[string]*AppendFile
+	// statuses are the latest STATUS answers, by mailbox name.
+	statuses map[string]*imapbackend.Status
+	// indexes are the .index files built lately, by mailbox name.
+	indexes map[string]*indexEntry
 
-	treeFlight flight[*mailboxTree]
-	snapFlight flight[*imapbackend.Snapshot]
-	structs    flight[*imapbackend.Structure]
-	content    flight[[]byte]
+	treeFlight   flight[*mailboxTree]
+	snapFlight   flight[*imapbackend.Snapshot]
+	structs      flight[*imapbackend.Structure]
+	statusFlight flight[*imapbackend.Status]
+	content      flight[[]byte]
 }
 
 // New returns the file system for one account; Root gives its root node.
 func New(b Backend, opts Options) *FS {
 	f := &FS{
-		backend: b,
-		cache:   opts.Cache,
-		listTTL: opts.ListTTL,
-		logger:  opts.Logger,
-		mounted: time.Now(),
-		snaps:   make(map[string]*imapbackend.Snapshot),
-		pending: make(map[string]map[string]*AppendFile),
+		backend:  b,
+		cache:    opts.Cache,
+		listTTL:  opts.ListTTL,
+		logger:   opts.Logger,
+		mounted:  time.Now(),
+		snaps:    make(map[string]*imapbackend.Snapshot),
+		pending:  make(map[string]map[string]*AppendFile),
+		statuses: make(map[string]*imapbackend.Status),
+		indexes:  make(map[string]*indexEntry),
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,

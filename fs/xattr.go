@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,7 +20,8 @@ const (
 	xattrInternalDate = "user.imap.internaldate"
 )
 
-var messageXattrs = []string{xattrFlags, xattrUID, xattrInternalDate}
+var messageXattrs = []string{xattrFlags, xattrUID, xattrInternalDate,
+	"user.mail.from", "user.mail.to", "user.mail.subject", "user.mail.date", "user.mail.message-id"}
 
 var (
 	_ gofs.NodeGetxattrer    = (*MessageNode)(nil)
@@ -63,6 +65,102 @@ func (m *MessageNode) Getxattr(ctx context.Context, attr string, dest []byte) (u
 	case xattrInternalDate:
 		value = m.info.InternalDate.Format(time.RFC3339)
 	default:
+		if !strings.HasPrefix(attr, "user.mail.") {
+			return 0, syscall.ENODATA
+		}
+		st, err := m.structure(ctx)
+		if err != nil {
+			return 0, m.fsys.errno(m.describe(), err)
+		}
+		v, ok := envelopeField(st.Envelope, strings.TrimPrefix(attr, "user.mail."))
+		if !ok {
+			return 0, syscall.ENODATA
+		}
+		value = v
+	}
+	return copyXattr(dest, []byte(value))
+}
+
+// envelopeField gives what a mail reader shows, from ENVELOPE (which the
+// server and go-imap have already decoded from RFC 2047 to UTF-8).
+func envelopeField(env *imap.Envelope, field string) (string, bool) {
+	if env == nil {
+		return "", false
+	}
+	switch field {
+	case "from":
+		return formatAddresses(env.From), true
+	case "to":
+		return formatAddresses(env.To), true
+	case "subject":
+		return env.Subject, true
+	case "date":
+		if env.Date.IsZero() {
+			return "", true
+		}
+		return env.Date.Format(time.RFC3339), true
+	case "message-id":
+		if env.MessageID == "" {
+			return "", true
+		}
+		return "<" + env.MessageID + ">", true
+	}
+	return "", false
+}
+
+func formatAddresses(addrs []imap.Address) string {
+	var out []string
+	for _, a := range addrs {
+		addr := a.Addr()
+		switch {
+		case addr == "":
+			continue // group markers
+		case a.Name != "":
+			out = append(out, a.Name+" <"+addr+">")
+		default:
+			out = append(out, addr)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// Part files describe their MIME part; HEADER, TEXT and message.eml have
+// no attributes.
+var partXattrs = []string{"user.mime.type", "user.mime.charset", "user.mime.encoding", "user.mime.disposition", "user.mime.filename"}
+
+var (
+	_ gofs.NodeGetxattrer  = (*SectionFile)(nil)
+	_ gofs.NodeListxattrer = (*SectionFile)(nil)
+)
+
+func (f *SectionFile) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	var b []byte
+	if f.part != nil {
+		for _, name := range partXattrs {
+			b = append(append(b, name...), 0)
+		}
+	}
+	return copyXattr(dest, b)
+}
+
+func (f *SectionFile) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	if f.part == nil {
+		return 0, syscall.ENODATA
+	}
+	p := f.part
+	var value string
+	switch attr {
+	case "user.mime.type":
+		value = p.MediaType
+	case "user.mime.charset":
+		value = p.Charset
+	case "user.mime.encoding":
+		value = p.Encoding
+	case "user.mime.disposition":
+		value = p.Disposition
+	case "user.mime.filename":
+		value = p.Filename
+	default:
 		return 0, syscall.ENODATA
 	}
 	return copyXattr(dest, []byte(value))
@@ -70,9 +168,9 @@ func (m *MessageNode) Getxattr(ctx context.Context, attr string, dest []byte) (u
 
 // Setxattr of user.imap.flags replaces the message's flags (UID STORE FLAGS).
 func (m *MessageNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	switch attr {
-	case xattrFlags:
-	case xattrUID, xattrInternalDate:
+	switch {
+	case attr == xattrFlags:
+	case slices.Contains(messageXattrs, attr):
 		return syscall.EPERM
 	default:
 		return syscall.ENOTSUP
