@@ -113,6 +113,10 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 	if data, ok := m.fsys.cache.Get(key); ok {
 		return data, nil
 	}
+	if data, ok := m.derive(f.section); ok {
+		m.fsys.cache.Add(key, data)
+		return data, nil
+	}
 	data, err := m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
 		section, path := f.section, []int(nil)
 		if f.part != nil {
@@ -162,4 +166,26 @@ func (h *contentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 		end = int64(len(h.data))
 	}
 	return fuse.ReadResultData(h.data[off:end]), 0
+}
+
+// derive builds a raw section from others already cached, since BODY[] is
+// exactly BODY[HEADER] followed by BODY[TEXT]: grep -r reads TEXT and then
+// message.eml, and the second should not fetch the whole message again.
+func (m *MessageNode) derive(section string) ([]byte, bool) {
+	cached := func(s string) ([]byte, bool) { return m.fsys.cache.Get(m.key(s)) }
+	switch section {
+	case fileMessage:
+		header, ok1 := cached(sectionHeader)
+		text, ok2 := cached(sectionText)
+		if ok1 && ok2 {
+			return append(append(make([]byte, 0, len(header)+len(text)), header...), text...), true
+		}
+	case sectionText:
+		whole, ok1 := cached(fileMessage)
+		header, ok2 := cached(sectionHeader)
+		if ok1 && ok2 && len(header) <= len(whole) && string(whole[:len(header)]) == string(header) {
+			return whole[len(header):], true
+		}
+	}
+	return nil, false
 }

@@ -73,14 +73,20 @@ func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, er
 		return st, nil
 	}
 	st, err := m.fsys.structs.do(m.flightKey(""), func() (*imapbackend.Structure, error) {
-		return m.fsys.backend.Structure(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID)
+		ctx := context.WithoutCancel(ctx)
+		st, err := m.fsys.backend.Structure(ctx, m.mailbox, m.uidValidity, m.info.UID)
+		if err != nil {
+			return nil, err
+		}
+		// The header came with the structure: `cat HEADER` costs nothing more.
+		m.fsys.cache.Add(m.key(sectionHeader), st.Header)
+		m.prefetchSmallParts(ctx, st)
+		m.st.Store(st) // before the flight ends, so no caller starts another
+		return st, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The header came with the structure: a `cat HEADER` costs nothing more.
-	m.fsys.cache.Add(m.key(sectionHeader), st.Header)
-	m.prefetchSmallParts(ctx, st)
 	m.st.Store(st)
 	return st, nil
 }

@@ -309,6 +309,31 @@ func TestReadingTwiceFetchesOnce(t *testing.T) {
 	}
 }
 
+// TestMessageEMLReusesHeaderAndText: BODY[] is BODY[HEADER] + BODY[TEXT],
+// so after those two, message.eml costs no fetch (grep -r reads all three).
+func TestMessageEMLReusesHeaderAndText(t *testing.T) {
+	srv := servers(t)["dovecot-slash"](t)
+	m := mountServer(t, srv)
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	for _, uid := range uids(t, srv, "INBOX") {
+		dir := filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)))
+		run(t, "cat", filepath.Join(dir, "HEADER"), filepath.Join(dir, "TEXT"))
+		m.proxy.Reset()
+		got := run(t, "cat", filepath.Join(dir, "message.eml"))
+		if n := m.proxy.Commands()["UID FETCH"]; n != 0 {
+			t.Errorf("message.eml of %d sent %d UID FETCH after HEADER and TEXT (%v)", uid, n, m.proxy.Commands())
+		}
+		if want := fetchSection(t, c, uid, &imap.FetchItemBodySection{Peek: true}); got != string(want) {
+			t.Errorf("message.eml of %d differs from BODY.PEEK[]", uid)
+		}
+	}
+}
+
 func TestListingCostsConstantCommands(t *testing.T) {
 	for _, kind := range []string{"memory", "dovecot"} {
 		t.Run(kind, func(t *testing.T) {
