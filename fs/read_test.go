@@ -223,7 +223,12 @@ func TestCopyLargeBase64Attachment(t *testing.T) {
 			t.Fatal(err)
 		}
 		dst := filepath.Join(t.TempDir(), "big.bin")
-		run(t, "cp", filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)), "2"), dst)
+		src := filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)), "2")
+		// Both servers have BINARY: the size is exact before any read.
+		if st, err := os.Stat(src); err != nil || st.Size() != int64(len(payload)) {
+			t.Errorf("size before reading = %v (%v), want %d from BINARY.SIZE", st.Size(), err, len(payload))
+		}
+		run(t, "cp", src, dst)
 		got, err := os.ReadFile(dst)
 		if err != nil {
 			t.Fatal(err)
