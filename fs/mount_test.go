@@ -133,17 +133,26 @@ func (m *mount) mailboxPath(name string) string {
 	return filepath.Join(append([]string{m.dir}, parts...)...)
 }
 
-// uids lists a mailbox with an independent client: UID SEARCH ALL.
-func uids(t *testing.T, srv *imaptest.Server, mailbox string) []imap.UID {
+// examine opens an independent client on mailbox, read-only, closed when
+// the test ends: the tests' view of the server, apart from the mount.
+func examine(t *testing.T, srv *imaptest.Server, mailbox string) *imapclient.Client {
 	t.Helper()
 	c, err := srv.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatalf("select %s: %v", mailbox, err)
+		t.Fatalf("examine %s: %v", mailbox, err)
 	}
+	return c
+}
+
+// uids lists a mailbox with an independent client: UID SEARCH ALL.
+func uids(t *testing.T, srv *imaptest.Server, mailbox string) []imap.UID {
+	t.Helper()
+	c := examine(t, srv, mailbox)
+	defer c.Close()
 	data, err := c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
 	if err != nil {
 		t.Fatal(err)

@@ -32,14 +32,8 @@ func fails(t *testing.T, name string, args ...string) string {
 // whether the message exists.
 func flagsOf(t *testing.T, srv *imaptest.Server, mailbox string, uid imap.UID) ([]imap.Flag, bool) {
 	t.Helper()
-	c, err := srv.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := examine(t, srv, mailbox)
 	defer c.Close()
-	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
 	msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{Flags: true, UID: true}).Collect()
 	if err != nil {
 		t.Fatal(err)
@@ -238,14 +232,8 @@ func TestStagedUnlinksAreForgotten(t *testing.T) {
 
 func subjects(t *testing.T, srv *imaptest.Server, mailbox string) []string {
 	t.Helper()
-	c, err := srv.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := examine(t, srv, mailbox)
 	defer c.Close()
-	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
 	msgs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1}}, &imap.FetchOptions{Envelope: true}).Collect()
 	if err != nil {
 		t.Fatal(err)
