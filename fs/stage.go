@@ -2,6 +2,9 @@ package fs
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,12 +36,31 @@ type staging struct {
 	staged   map[string]time.Time // file name -> when it was unlinked
 }
 
+// callerPID returns the process that made the request. The kernel reports
+// the calling thread; a multi-threaded program (any Go program) lists a
+// directory from one thread and unlinks from another, so the thread is
+// mapped to its thread group, the process, through /proc.
 func callerPID(ctx context.Context) (uint32, bool) {
 	caller, ok := fuse.FromContext(ctx)
 	if !ok {
 		return 0, false
 	}
-	return caller.Pid, true
+	return threadGroup(caller.Pid), true
+}
+
+func threadGroup(tid uint32) uint32 {
+	status, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/status")
+	if err != nil {
+		return tid // no /proc (macOS): the thread is what we have
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+				return uint32(n)
+			}
+		}
+	}
+	return tid
 }
 
 func (s *staging) noteListing(pid uint32) {

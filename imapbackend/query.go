@@ -19,10 +19,6 @@ const (
 	MaxQueryDepth = 32
 )
 
-// flagRecent is \Recent, which go-imap keeps in an internal package because
-// IMAP4rev2 removed it. The go-imap server maps RECENT to this same value.
-const flagRecent imap.Flag = "\\Recent"
-
 // QueryError is the error ParseQuery returns: what is wrong with the query
 // and where.
 type QueryError struct {
@@ -363,7 +359,6 @@ var flagKeys = map[string]imap.Flag{
 	"DRAFT":    imap.FlagDraft,
 	"FLAGGED":  imap.FlagFlagged,
 	"SEEN":     imap.FlagSeen,
-	"RECENT":   flagRecent,
 }
 
 // parseKey parses one search key (a parenthesised list counts as one).
@@ -405,15 +400,15 @@ func (p *queryParser) parseKey(depth int) (*imap.SearchCriteria, error) {
 	key := asciiUpper(t.val)
 	switch key {
 	case "ALL":
-	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "RECENT":
+	case "RECENT", "NEW", "OLD":
+		// go-imap writes \Recent as KEYWORD \Recent, which servers take
+		// for a keyword nobody has: RECENT would never match and OLD
+		// always. Refuse rather than answer wrongly.
+		return nil, p.errAt(t.pos, key+" is not supported (\\Recent cannot be searched through go-imap); use UNSEEN or SINCE")
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
 		c.Flag = []imap.Flag{flagKeys[key]}
 	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
 		c.NotFlag = []imap.Flag{flagKeys[key[2:]]}
-	case "NEW":
-		c.Flag = []imap.Flag{flagRecent}
-		c.NotFlag = []imap.Flag{imap.FlagSeen}
-	case "OLD":
-		c.NotFlag = []imap.Flag{flagRecent}
 	case "BCC", "CC", "FROM", "SUBJECT", "TO":
 		s, err := p.expectString(t)
 		if err != nil {

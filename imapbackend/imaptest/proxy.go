@@ -182,6 +182,14 @@ func scanCommands(r io.Reader, w io.Writer, count func(name string)) error {
 	continuation := false // the next line continues a command after a literal
 	for {
 		line, err := br.ReadBytes('\n')
+		// Count before forwarding: once the server has the command it may
+		// answer, and a test that resets the counters after the answer must
+		// not see this command counted late.
+		if err == nil && !continuation {
+			if name, ok := commandName(line); ok {
+				count(name)
+			}
+		}
 		if len(line) > 0 {
 			if _, werr := w.Write(line); werr != nil {
 				return werr
@@ -189,11 +197,6 @@ func scanCommands(r io.Reader, w io.Writer, count func(name string)) error {
 		}
 		if err != nil {
 			return err
-		}
-		if !continuation {
-			if name, ok := commandName(line); ok {
-				count(name)
-			}
 		}
 		n, ok := literalSize(line)
 		continuation = ok
