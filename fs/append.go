@@ -76,7 +76,7 @@ func (a *AppendFile) attr(out *fuse.Attr) {
 	a.mu.Lock()
 	out.Size = uint64(len(a.data))
 	a.mu.Unlock()
-	out.Mode = syscall.S_IFREG | 0o644
+	out.Mode = syscall.S_IFREG | a.fsys.mode(0o644)
 	out.Nlink = 1
 	out.SetTimes(nil, &a.created, &a.created)
 }

@@ -22,6 +22,7 @@ type Backend interface {
 	Overviews(ctx context.Context, mailbox string) (uint32, []imapbackend.Overview, error)
 	Status(ctx context.Context, mailbox string) (*imapbackend.Status, error)
 	Flags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) ([]imap.Flag, error)
+	Search(ctx context.Context, mailbox string, criteria *imap.SearchCriteria) (uidValidity uint32, uids []imap.UID, err error)
 
 	// Changes; a read-only backend refuses them all.
 	DeleteMessage(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) error
@@ -47,6 +48,9 @@ type Options struct {
 	Logger *log.Logger
 	// ReadOnly refuses every change with EROFS before it reaches the server.
 	ReadOnly bool
+	// Umask, when set, clears permission bits of every node (--umask); the
+	// default 022 gives directories 0755 and files 0644.
+	Umask *uint32
 	// StageTimeout is how long the unlinks of a whole-message removal
 	// (rm -r) wait for the rmdir that deletes the message (default 5 s).
 	StageTimeout time.Duration

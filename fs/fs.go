@@ -23,6 +23,7 @@ type FS struct {
 	mounted time.Time
 
 	readOnly     bool
+	umask        uint32
 	stageTimeout time.Duration
 
 	mu    sync.Mutex
@@ -58,6 +59,10 @@ func New(b Backend, opts Options) *FS {
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,
+	}
+	f.umask = 0o022
+	if opts.Umask != nil {
+		f.umask = *opts.Umask
 	}
 	if f.stageTimeout <= 0 {
 		f.stageTimeout = defaultStageTimeout
@@ -135,11 +140,13 @@ func (f *FS) dropMailbox(mailbox string) {
 	f.cache.DropMailbox(mailbox)
 }
 
-// mode drops the write bits of a mount that refuses changes, so that tools
-// do not offer what would fail.
+// mode applies the umask to the permissions of a node, and drops the write
+// bits of a mount that refuses changes, so that tools do not offer what
+// would fail.
 func (f *FS) mode(perm uint32) uint32 {
+	perm &^= f.umask
 	if f.readOnly {
-		return perm &^ 0o222
+		perm &^= 0o222
 	}
 	return perm
 }

@@ -51,7 +51,7 @@ func (n *FolderNode) lookupIndex(ctx context.Context, d *mailboxDir, out *fuse.E
 }
 
 func (f *IndexFile) attr(a *fuse.Attr) {
-	a.Mode = syscall.S_IFREG | 0o444
+	a.Mode = syscall.S_IFREG | f.fsys.mode(0o444)
 	a.Nlink = 1
 	if e := f.fsys.cachedIndex(f.mailbox); e != nil {
 		a.Size = uint64(len(e.data))

@@ -17,6 +17,9 @@ type MountOptions struct {
 	Debug bool
 	// AllowOther lets users other than the mounting one in.
 	AllowOther bool
+	// UID and GID, when set, own every node (--uid, --gid); by default the
+	// mounting user does.
+	UID, GID *uint32
 }
 
 // Mount mounts the file system at dir and returns once the kernel serves
@@ -28,8 +31,8 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 		EntryTimeout:    &entry,
 		AttrTimeout:     &attr,
 		NegativeTimeout: &negative,
-		UID:             uint32(os.Getuid()),
-		GID:             uint32(os.Getgid()),
+		UID:             idOr(mo.UID, os.Getuid()),
+		GID:             idOr(mo.GID, os.Getgid()),
 		Logger:          f.logger,
 		MountOptions: fuse.MountOptions{
 			FsName:      mo.FsName,
@@ -55,4 +58,11 @@ func mountFlags(readOnly bool) []string {
 		flags = append(flags, "ro")
 	}
 	return flags
+}
+
+func idOr(id *uint32, def int) uint32 {
+	if id != nil {
+		return *id
+	}
+	return uint32(def)
 }

@@ -17,6 +17,9 @@ import (
 type Config struct {
 	Account  Account
 	Password string
+	// OAuth, when set, logs in with an OAuth 2 access token (OAUTHBEARER
+	// or XOAUTH2, whichever the server offers) instead of Password.
+	OAuth *TokenSource
 	// ReadOnly selects mailboxes with EXAMINE.
 	ReadOnly bool
 	// Connections bounds how many connections are open at once (default 4).
@@ -53,7 +56,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		b.logf("connect %s", cfg.Account)
-		c, err := dial(ctx, cfg.Account, cfg.Password, cfg.TLSConfig)
+		c, err := dial(ctx, cfg)
 		if err == nil {
 			b.capsMu.Lock()
 			b.caps = c.Caps()

@@ -17,10 +17,31 @@ import (
 // ErrAuth is returned (wrapped) when the server rejects the credentials.
 var ErrAuth = errors.New("authentication failed")
 
-// dial connects, protects the connection as the account says, and logs in.
-// Errors name the step that failed, so that the one line the user sees
-// tells a wrong password from a closed port from a bad certificate.
-func dial(ctx context.Context, acct Account, password string, tlsConfig *tls.Config) (*imapclient.Client, error) {
+// dial connects, protects the connection as the account says, and logs in
+// with the password or, when cfg.OAuth is set, with an OAuth token. A
+// token the server rejects is replaced once (the token command runs
+// again) and the login retried on a new connection. Errors name the step
+// that failed, so that the one line the user sees tells a wrong password
+// from a closed port from a bad certificate.
+func dial(ctx context.Context, cfg Config) (*imapclient.Client, error) {
+	client, err := dialOnce(ctx, cfg, "")
+	var rejected *tokenRejectedError
+	if cfg.OAuth != nil && errors.As(err, &rejected) && ctx.Err() == nil {
+		if cfg.Logger != nil {
+			cfg.Logger.Printf("%s: OAuth token rejected; getting a new one", cfg.Account.Addr())
+		}
+		client, err = dialOnce(ctx, cfg, rejected.token)
+		if errors.As(err, &rejected) {
+			err = fmt.Errorf("%w (a new token, from running the command again, was rejected too)", err)
+		}
+	}
+	return client, err
+}
+
+// dialOnce is one connection attempt. refreshFrom, when set, is the token
+// the server rejected last time.
+func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.Client, error) {
+	acct := cfg.Account
 	dialer := &net.Dialer{}
 	netConn, err := dialer.DialContext(ctx, "tcp", acct.Addr())
 	if err != nil {
@@ -34,31 +55,34 @@ func dial(ctx context.Context, acct Account, password string, tlsConfig *tls.Con
 	stop := context.AfterFunc(ctx, func() { netConn.Close() })
 	defer stop()
 
-	cfg := tlsConfig.Clone()
-	if cfg == nil {
-		cfg = &tls.Config{}
+	tlsCfg := cfg.TLSConfig.Clone()
+	if tlsCfg == nil {
+		tlsCfg = &tls.Config{}
 	}
-	if cfg.ServerName == "" {
-		cfg.ServerName = acct.Host
+	if tlsCfg.ServerName == "" {
+		tlsCfg.ServerName = acct.Host
 	}
 	options := &imapclient.Options{
-		TLSConfig:   cfg,
+		TLSConfig:   tlsCfg,
 		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
 	}
 
 	var client *imapclient.Client
 	switch acct.Security {
 	case ImplicitTLS:
-		tlsConn := tls.Client(netConn, cfg)
+		tlsConn := tls.Client(netConn, tlsCfg)
 		if err := tlsConn.HandshakeContext(ctx); err != nil {
 			netConn.Close()
-			return nil, fmt.Errorf("TLS with %s: %w", acct.Addr(), err)
+			return nil, fmt.Errorf("TLS with %s: %w", acct.Addr(), describeTLSError(tlsCfg.ServerName, err))
 		}
 		client = imapclient.New(tlsConn, options)
 	case StartTLS:
 		client, err = imapclient.NewStartTLS(netConn, options)
 		if err != nil {
 			netConn.Close()
+			if described := describeTLSError(tlsCfg.ServerName, err); described != err {
+				return nil, fmt.Errorf("STARTTLS with %s: %w", acct.Addr(), described)
+			}
 			return nil, fmt.Errorf("STARTTLS with %s (imap:// requires it; use imaps:// for port 993): %w", acct.Addr(), err)
 		}
 	default:
@@ -68,11 +92,19 @@ func dial(ctx context.Context, acct Account, password string, tlsConfig *tls.Con
 		client.Close()
 		return nil, fmt.Errorf("greeting from %s: %w", acct.Addr(), err)
 	}
+	if cfg.OAuth != nil {
+		if err := loginOAuth(ctx, client, cfg, refreshFrom); err != nil {
+			client.Close()
+			return nil, fmt.Errorf("log in to %s as %q: %w", acct.Addr(), acct.Username, err)
+		}
+		netConn.SetDeadline(time.Time{})
+		return client, nil
+	}
 	if client.Caps().Has(imap.CapLoginDisabled) {
 		client.Close()
 		return nil, fmt.Errorf("log in to %s: the server refuses LOGIN on this connection (LOGINDISABLED); try imaps:// or imap://", acct.Addr())
 	}
-	if err := client.Login(acct.Username, password).Wait(); err != nil {
+	if err := client.Login(acct.Username, cfg.Password).Wait(); err != nil {
 		client.Close()
 		var imapErr *imap.Error
 		if errors.As(err, &imapErr) {

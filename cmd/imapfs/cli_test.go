@@ -80,3 +80,23 @@ func TestDemoHelp(t *testing.T) {
 		t.Errorf("imapfs demo --help:\n%s", out)
 	}
 }
+
+// TestSubcommandHelp checks that every command explains itself, with
+// examples, through COMMAND --help and help COMMAND.
+func TestSubcommandHelp(t *testing.T) {
+	for _, cmd := range []string{"mount", "unmount", "demo", "version"} {
+		for _, args := range [][]string{{cmd, "--help"}, {"help", cmd}} {
+			r := runImapfs(t, env(), "", args...)
+			out := r.stdout + r.stderr
+			if r.code != 0 || !strings.Contains(out, "Usage: imapfs "+cmd) || !strings.Contains(out, "Example") {
+				t.Errorf("imapfs %s: exit status %d, output:\n%s", strings.Join(args, " "), r.code, out)
+			}
+		}
+	}
+	r := runImapfs(t, env(), "", "--help")
+	for _, want := range []string{"imapfs unmount", "ACCOUNT", "mount.imapfs", "Examples:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("imapfs --help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}

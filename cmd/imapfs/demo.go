@@ -19,12 +19,16 @@ Starts an IMAP server inside imapfs, holding the sample mail shipped with
 imapfs, and mounts it on MOUNTPOINT (default ./mail, created if missing).
 No account needed. Ctrl-C unmounts.
 
+Examples:
+  imapfs demo                 mounts on ./mail
+  imapfs demo --read-only /tmp/mail
+
 Options:
 `
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	var mf mountFlags
-	flags := newMountFlagSet(stderr, &mf)
+	flags := newMountFlagSet("imapfs demo", stderr, &mf, true)
 	flags.Usage = func() {
 		fmt.Fprint(stderr, demoUsage)
 		flags.PrintDefaults()

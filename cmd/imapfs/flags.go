@@ -31,7 +31,19 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 // byteSize is a flag value such as 256MiB, 1G, 512k or a plain byte count.
 type byteSize int64
 
-func (s *byteSize) String() string { return strconv.FormatInt(int64(*s), 10) }
+// String gives the size in the largest unit that divides it: 256MiB.
+func (s *byteSize) String() string {
+	n := int64(*s)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 func (s *byteSize) Set(v string) error {
 	n, err := parseByteSize(v)

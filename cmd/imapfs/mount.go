@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
-	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/imapfs/imapfs/cache"
 	imapfs "github.com/imapfs/imapfs/fs"
@@ -20,10 +20,13 @@ import (
 )
 
 const mountUsage = `Usage: imapfs mount [options] URL MOUNTPOINT
+       imapfs mount [options] ACCOUNT MOUNTPOINT
 
-Mounts the IMAP account at URL on MOUNTPOINT (an existing, empty directory)
-and stays in the foreground until it is unmounted (umount MOUNTPOINT,
-fusermount3 -u MOUNTPOINT) or interrupted (Ctrl-C, SIGTERM).
+Mounts the IMAP account at URL, or the account called ACCOUNT in the
+configuration file, on MOUNTPOINT (an existing, empty directory). It stays
+in the foreground until the mount goes away (imapfs unmount MOUNTPOINT,
+umount, fusermount3 -u) or is interrupted (Ctrl-C, SIGTERM); with --daemon
+it returns as soon as the mount is ready and goes on in the background.
 
 URL: imaps://USER@HOST[:993]          implicit TLS
      imap://USER@HOST[:143]           STARTTLS, required
@@ -31,45 +34,47 @@ URL: imaps://USER@HOST[:993]          implicit TLS
 USER may be percent-encoded: imaps://me%40example.org@imap.example.org
 
 The password is read from IMAPFS_PASSWORD, --password-file or
---password-command; it is never accepted on the command line.
+--password-command; it is never accepted on the command line. With
+--oauth-token-command, an OAuth 2 access token replaces the password.
+
+ACCOUNT names a table [accounts.ACCOUNT] of the configuration file
+($XDG_CONFIG_HOME/imapfs/config.toml, by default ~/.config/imapfs/config.toml):
+  [accounts.work]
+  url = "imaps://me%40example.org@imap.example.org"
+  password_command = "pass show mail/work"
+  read_only = true
+Its keys are the -o spellings of the options below (mount.imapfs --help);
+options on the command line override the file.
 
 Examples:
   IMAPFS_PASSWORD=... imapfs mount imaps://me%40example.org@imap.example.org ~/mail
   imapfs mount --password-command 'pass show mail' --read-only imaps://me%40example.org@imap.example.org ~/mail
+  imapfs mount --daemon --log-file ~/.cache/imapfs.log work ~/mail/work
+  imapfs mount --oauth-token-command 'oama access me@gmail.com' imaps://me%40gmail.com@imap.gmail.com ~/gmail
+  imapfs mount --ca-file /etc/ssl/private-ca.pem imaps://me@mail.internal ~/mail
 
 Options:
 `
 
-type mountFlags struct {
-	password   passwordSource
-	readOnly   bool
-	cacheSize  byteSize
-	timeout    time.Duration
-	debug      bool
-	allowOther bool
+// mountPlan is everything a mount needs once the command line, the -o
+// options and the configuration file have been read and checked.
+type mountPlan struct {
+	mf      mountFlags
+	acct    imapbackend.Account
+	dir     string // absolute
+	tls     *tls.Config
+	helper  bool // run as mount.imapfs
+	fake    bool // mount.imapfs -f: check everything, mount nothing
+	verbose bool // mount.imapfs -v
 }
 
-func newMountFlagSet(out io.Writer, mf *mountFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("imapfs mount", flag.ContinueOnError)
-	fs.SetOutput(out)
-	mf.cacheSize = 256 << 20
-	fs.StringVar(&mf.password.file, "password-file", "", "read the password from the first line of `FILE`")
-	fs.StringVar(&mf.password.command, "password-command", "", "run `CMD` with /bin/sh and use the first line it prints as the password")
-	fs.BoolVar(&mf.readOnly, "read-only", false, "open mailboxes with EXAMINE; refuse every change with EROFS")
-	fs.Var(&mf.cacheSize, "cache-size", "memory for fetched content, e.g. 256MiB, 1G (default 256MiB)")
-	fs.DurationVar(&mf.timeout, "timeout", 30*time.Second, "give up on the server after `DURATION` (connecting, and every operation)")
-	fs.BoolVar(&mf.debug, "debug", false, "log every IMAP operation and FUSE request to standard error")
-	fs.BoolVar(&mf.allowOther, "allow-other", false, "let other users access the mount (needs user_allow_other in /etc/fuse.conf)")
-	fs.Usage = func() {
-		fmt.Fprint(out, mountUsage)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-func runMount(args []string, stderr io.Writer) error {
+func runMount(args []string, stdout, stderr io.Writer) error {
 	var mf mountFlags
-	flags := newMountFlagSet(stderr, &mf)
+	flags := newMountFlagSet("imapfs mount", stderr, &mf, false)
+	flags.Usage = func() {
+		fmt.Fprint(stderr, mountUsage)
+		flags.PrintDefaults()
+	}
 	pos, err := parseInterleaved(flags, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -78,26 +83,135 @@ func runMount(args []string, stderr io.Writer) error {
 		return usageErrorf("%v (see imapfs mount --help)", err)
 	}
 	if len(pos) != 2 {
-		return usageErrorf("mount needs URL and MOUNTPOINT, got %d arguments (see imapfs mount --help)", len(pos))
+		return usageErrorf("mount needs URL (or ACCOUNT) and MOUNTPOINT, got %d arguments (see imapfs mount --help)", len(pos))
 	}
-	acct, err := imapbackend.ParseURL(pos[0])
+	plan, err := newPlan(flags, &mf, explicitFlags(flags), pos[0], pos[1], "imapfs mount --help")
 	if err != nil {
 		return err
 	}
-	dir := pos[1]
+	return plan.run(stdout, stderr)
+}
+
+// newPlan resolves the account (from the configuration file when source
+// is an account name), and checks the mount point and TLS settings.
+func newPlan(flags *flag.FlagSet, mf *mountFlags, explicit map[string]bool, source, dir, help string) (*mountPlan, error) {
+	rawURL := source
+	if isAccountName(source) {
+		path := defaultConfigPath()
+		if mf.config != "" {
+			path = expandHome(mf.config)
+		}
+		settings, err := loadAccount(path, source)
+		if err != nil {
+			return nil, err
+		}
+		if err := applyAccount(flags, explicit, settings); err != nil {
+			return nil, fmt.Errorf("%s: account %q: %v", path, source, err)
+		}
+		rawURL = settings["url"]
+	}
+	acct, err := imapbackend.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	mf.password.file = expandHome(mf.password.file)
+	mf.caFile = expandHome(mf.caFile)
+	mf.logFile = expandHome(mf.logFile)
+	if mf.oauthCommand != "" && (mf.password.file != "" || mf.password.command != "") {
+		return nil, usageErrorf("give a password (--password-file, --password-command) or --oauth-token-command, not both (see %s)", help)
+	}
+	if acct.Security == imapbackend.Insecure && (mf.caFile != "" || mf.serverName != "") {
+		return nil, usageErrorf("--ca-file and --tls-server-name need imaps:// or imap://, not imap+insecure:// (see %s)", help)
+	}
+	if mf.timeout <= 0 {
+		return nil, usageErrorf("--timeout must be positive (see %s)", help)
+	}
 	if err := checkMountpoint(dir); err != nil {
-		return err
+		return nil, err
 	}
-	password, err := mf.password.read()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mount point: %w", err)
+	}
+	tlsConfig, err := imapbackend.TLSConfig(mf.caFile, mf.serverName)
+	if err != nil {
+		return nil, err
+	}
+	return &mountPlan{mf: *mf, acct: acct, dir: abs, tls: tlsConfig}, nil
+}
+
+// secrets are what logs in: read by the process the user started (which
+// may ask for a passphrase on the terminal) and handed to the daemon
+// through a pipe, never through its arguments or environment.
+type secrets struct {
+	Password string `json:"password,omitempty"`
+	Token    string `json:"token,omitempty"`
+}
+
+func (p *mountPlan) readSecrets() (secrets, error) {
+	if p.mf.oauthCommand != "" {
+		// IMAPFS_PASSWORD is of no use with a token; still keep it out of
+		// the processes started later.
+		if _, ok := os.LookupEnv("IMAPFS_PASSWORD"); ok {
+			os.Unsetenv("IMAPFS_PASSWORD")
+			scrubEnviron("IMAPFS_PASSWORD")
+		}
+		tok, err := tokenCommand(p.mf.oauthCommand, os.Stdin)(context.Background())
+		if err != nil {
+			return secrets{}, err
+		}
+		return secrets{Token: tok}, nil
+	}
+	pw, err := p.mf.password.read()
+	return secrets{Password: pw}, err
+}
+
+// run mounts: in the foreground, or through a daemon it starts and waits
+// for, or, in that daemon, for real.
+func (p *mountPlan) run(stdout, stderr io.Writer) error {
+	if isDaemonChild() {
+		return p.runDaemonChild()
+	}
+	s, err := p.readSecrets()
 	if err != nil {
 		return err
+	}
+	if p.fake {
+		return nil
+	}
+	if p.mf.daemon {
+		if err := p.daemonize(s); err != nil {
+			return err
+		}
+		if p.verbose {
+			fmt.Fprintf(stdout, "mounted %s on %s\n", p.acct, p.dir)
+		}
+		return nil
 	}
 	logger := log.New(stderr, "imapfs: ", log.LstdFlags)
-	cfg := imapbackend.Config{Account: acct, Password: password, ReadOnly: mf.readOnly, Timeout: mf.timeout}
-	if mf.debug {
+	return serve(p.backendConfig(s, logger, os.Stdin), p.dir, p.mf, logger, nil)
+}
+
+// backendConfig is the imapbackend configuration for the plan. stdin is
+// what the token command reads when it runs again.
+func (p *mountPlan) backendConfig(s secrets, logger *log.Logger, stdin io.Reader) imapbackend.Config {
+	cfg := imapbackend.Config{
+		Account:   p.acct,
+		Password:  s.Password,
+		ReadOnly:  p.mf.readOnly,
+		Timeout:   p.mf.timeout,
+		TLSConfig: p.tls,
+	}
+	if p.mf.oauthCommand != "" {
+		cfg.OAuth = imapbackend.NewTokenSource(tokenCommand(p.mf.oauthCommand, stdin))
+		if s.Token != "" {
+			cfg.OAuth.SetToken(s.Token)
+		}
+	}
+	if p.mf.debug {
 		cfg.Logger = logger
 	}
-	return serve(cfg, dir, mf, logger, nil)
+	return cfg
 }
 
 // serve logs in, mounts, calls ready (if set) once the mount is up, and
@@ -108,8 +222,11 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 		return err
 	}
 	defer backend.Close()
-	fsys := imapfs.New(backend, imapfs.Options{Cache: cache.New(int64(mf.cacheSize)), Logger: logger, ReadOnly: mf.readOnly})
-	server, err := fsys.Mount(dir, imapfs.MountOptions{FsName: cfg.Account.String(), Debug: mf.debug, AllowOther: mf.allowOther})
+	opts := imapfs.Options{Cache: cache.New(int64(mf.cacheSize)), Logger: logger, ReadOnly: mf.readOnly}
+	mo := imapfs.MountOptions{FsName: cfg.Account.String(), Debug: mf.debug, AllowOther: mf.allowOther}
+	applyOwnership(mf.owner, &opts, &mo)
+	fsys := imapfs.New(backend, opts)
+	server, err := fsys.Mount(dir, mo)
 	if err != nil {
 		return err
 	}
@@ -131,16 +248,6 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	return nil
 }
 
-// lazyUnmount detaches a busy mount: it disappears from the namespace now
-// and the kernel finishes once the last file in it is closed.
-func lazyUnmount(dir string) {
-	if os.Geteuid() == 0 {
-		syscall.Unmount(dir, syscall.MNT_DETACH)
-		return
-	}
-	exec.Command("fusermount3", "-u", "-z", dir).Run()
-}
-
 // checkMountpoint refuses a mount point that does not exist, is not a
 // directory, or is not empty: mounting over files hides them.
 func checkMountpoint(dir string) error {
@@ -148,6 +255,9 @@ func checkMountpoint(dir string) error {
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("mount point %s does not exist (create it with mkdir)", dir)
+		}
+		if errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("mount point %s is a mount whose imapfs is gone (transport endpoint is not connected); run imapfs unmount %s first", dir, dir)
 		}
 		return fmt.Errorf("mount point: %w", err)
 	}

@@ -22,7 +22,7 @@ func (p passwordSource) read() (string, error) {
 	}
 	switch {
 	case p.file != "":
-		b, err := os.ReadFile(p.file)
+		b, err := os.ReadFile(expandHome(p.file))
 		if err != nil {
 			return "", fmt.Errorf("read password file: %w", err)
 		}
