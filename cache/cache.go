@@ -105,6 +105,9 @@ func (c *Cache) Purge() {
 	c.lru.Purge()
 }
 
+// Budget is the most bytes the cache holds.
+func (c *Cache) Budget() int64 { return c.budget }
+
 // Stats returns the current counters.
 func (c *Cache) Stats() Stats {
 	c.mu.Lock()

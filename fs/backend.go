@@ -33,6 +33,9 @@ type Backend interface {
 	DeleteMailbox(ctx context.Context, name string) error
 	RenameMailbox(ctx context.Context, name, newName string) error
 	MessageCount(ctx context.Context, name string) (uint32, error)
+
+	// Stats are counters for the status file.
+	Stats() imapbackend.Stats
 }
 
 var _ Backend = (*imapbackend.Backend)(nil)

@@ -23,6 +23,7 @@ func (f *FS) errno(op string, err error) syscall.Errno {
 		return syscall.ENOENT // expunged elsewhere: not worth a log line
 	case errors.As(err, &uv):
 		f.dropMailbox(uv.Mailbox)
+		f.errors.note(op, err)
 		f.logger.Printf("%s: %v; cached content dropped", op, err)
 		return syscall.ESTALE
 	case errors.Is(err, context.Canceled):
@@ -30,11 +31,13 @@ func (f *FS) errno(op string, err error) syscall.Errno {
 	case errors.Is(err, imapbackend.ErrReadOnly):
 		return syscall.EROFS
 	case errors.Is(err, imapbackend.ErrOthersDeleted):
+		f.errors.note(op, err)
 		f.logger.Printf("%s: %v", op, err)
 		return syscall.EBUSY
 	case errors.As(err, &imapErr) && imapErr.Code == imap.ResponseCodeNonExistent:
 		return syscall.ENOENT
 	}
+	f.errors.note(op, err)
 	f.logger.Printf("%s: %v", op, err)
 	return syscall.EIO
 }

@@ -22,6 +22,8 @@ type FS struct {
 	logger  *log.Logger
 	mounted time.Time
 
+	fsName       string // the account URL, set by Mount
+	errors       errorLog
 	readOnly     bool
 	umask        uint32
 	stageTimeout time.Duration

@@ -25,6 +25,7 @@ type MountOptions struct {
 // Mount mounts the file system at dir and returns once the kernel serves
 // it. As root it uses the mount syscall; as a user it uses fusermount3.
 func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
+	f.fsName = mo.FsName
 	entry, attr := f.listTTL, f.listTTL
 	negative := time.Duration(0) // a missing name may be new mail any moment
 	opts := &gofs.Options{

@@ -28,6 +28,8 @@ func (n *FolderNode) lookupVirtual(ctx context.Context, d *mailboxDir, name stri
 		return n.lookupSearch(ctx, d, out)
 	case name == virtualIndex && d.selectable():
 		return n.lookupIndex(ctx, d, out)
+	case name == virtualStatus && n.path() == "":
+		return n.lookupStatus(ctx, out)
 	}
 	return nil, syscall.ENOENT
 }

@@ -30,6 +30,8 @@ type Config struct {
 	TLSConfig *tls.Config
 	// Logger receives one line per IMAP operation when set (--debug).
 	Logger *log.Logger
+
+	counters *counters // set by Open: what the connections count
 }
 
 // Backend serves the file system's requests from an IMAP account.
@@ -39,6 +41,8 @@ type Backend struct {
 
 	capsMu sync.Mutex
 	caps   imap.CapSet
+
+	counters counters
 }
 
 // Open dials and logs in once, so that a wrong password or an unreachable
@@ -52,6 +56,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	b := &Backend{cfg: cfg}
+	b.cfg.counters = &b.counters
+	cfg = b.cfg
 	b.pool = newPool(cfg.Connections, func(ctx context.Context) (*imapclient.Client, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
@@ -110,6 +116,7 @@ var ErrTimeout = errors.New("IMAP server did not answer in time")
 func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	defer cancel()
+	b.counters.operations.Add(1)
 	c, err := b.pool.get(ctx, mailbox)
 	if err != nil {
 		return err

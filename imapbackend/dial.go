@@ -47,6 +47,11 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", acct.Addr(), unwrapOpError(err))
 	}
+	if cfg.counters != nil {
+		cfg.counters.dialled.Add(1)
+		cfg.counters.open.Add(1)
+		netConn = &countingConn{Conn: netConn, c: cfg.counters}
+	}
 	// The deadline covers greeting, TLS and login; it is cleared once the
 	// connection is ready, after which go-imap applies its own timeouts.
 	if deadline, ok := ctx.Deadline(); ok {

@@ -30,6 +30,7 @@ Usage:
   imapfs mount [options] URL MOUNTPOINT       mount an account (imapfs mount --help)
   imapfs mount [options] ACCOUNT MOUNTPOINT   mount an account of the configuration file
   imapfs unmount [--lazy] MOUNTPOINT          unmount it (imapfs unmount --help)
+  imapfs status MOUNTPOINT                    what the mount is doing (MOUNTPOINT/.imapfs/status)
   imapfs demo [MOUNTPOINT]                    mount built-in sample mail (default ./mail)
   imapfs version                              print the version
   imapfs help COMMAND                         explain a command
@@ -90,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runUnmount(args[1:], stdout, stderr)
 	case "demo":
 		err = runDemo(args[1:], stdout, stderr)
+	case "status":
+		err = runStatus(args[1:], stdout, stderr)
 	case "version", "--version":
 		if len(args) > 1 && (args[1] == "-h" || args[1] == "--help") {
 			fmt.Fprint(stdout, versionUsage)
