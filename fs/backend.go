@@ -36,6 +36,9 @@ type Backend interface {
 
 	// Stats are counters for the status file.
 	Stats() imapbackend.Stats
+	// Watch calls changed whenever mailbox changes on the server, until
+	// ctx ends (IDLE on a connection of its own).
+	Watch(ctx context.Context, mailbox string, changed func()) error
 }
 
 var _ Backend = (*imapbackend.Backend)(nil)

@@ -95,8 +95,12 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 			return nil, errno
 		}
 	}
-	if d.children[name] != nil {
-		return n.lookupFolder(ctx, name, out), 0
+	if child := d.children[name]; child != nil {
+		in := n.lookupFolder(ctx, name, out)
+		if child.mailbox != nil {
+			n.fsys.registerFolder(child.mailbox.Name, in)
+		}
+		return in, 0
 	}
 	if isVirtualName(name) {
 		return n.lookupVirtual(ctx, d, name, out)

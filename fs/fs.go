@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"log"
+	"strconv"
 	"sync"
 	"time"
 
@@ -38,6 +39,9 @@ type FS struct {
 	statuses map[string]*imapbackend.Status
 	// indexes are the .index files built lately, by mailbox name.
 	indexes map[string]*indexEntry
+	// folders are the directory inodes of the mailboxes looked up, by
+	// mailbox name, for the kernel notifications of changes.
+	folders map[string]*gofs.Inode
 
 	treeFlight   flight[*mailboxTree]
 	snapFlight   flight[*imapbackend.Snapshot]
@@ -58,6 +62,7 @@ func New(b Backend, opts Options) *FS {
 		pending:  make(map[string]map[string]*AppendFile),
 		statuses: make(map[string]*imapbackend.Status),
 		indexes:  make(map[string]*indexEntry),
+		folders:  make(map[string]*gofs.Inode),
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,
@@ -116,21 +121,65 @@ func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration)
 	if s != nil && time.Since(s.Taken) < maxAge {
 		return s, nil
 	}
+	return f.reload(ctx, mailbox, s, true)
+}
+
+// reload takes a new snapshot of mailbox, or, with checkStatus, keeps s if
+// STATUS shows the same counts.
+func (f *FS) reload(ctx context.Context, mailbox string, s *imapbackend.Snapshot, checkStatus bool) (*imapbackend.Snapshot, error) {
 	return f.snapFlight.do(mailbox, func() (*imapbackend.Snapshot, error) {
-		s, err := f.backend.Snapshot(context.WithoutCancel(ctx), mailbox)
+		ctx := context.WithoutCancel(ctx)
+		if s != nil && checkStatus {
+			// STATUS is one cheap command; SELECT and FETCH 1:* of a big
+			// folder are not. Unchanged counts keep the snapshot.
+			if st, err := f.backend.Status(ctx, mailbox); err == nil && st.UIDValidity == s.UIDValidity &&
+				st.UIDNext == s.UIDNext && int(st.Messages) == len(s.Messages) {
+				renewed := *s
+				renewed.Taken = time.Now()
+				f.mu.Lock()
+				f.snaps[mailbox] = &renewed
+				f.mu.Unlock()
+				return &renewed, nil
+			}
+		}
+		s, err := f.backend.Snapshot(ctx, mailbox)
 		if err != nil {
 			return nil, err
 		}
 		f.mu.Lock()
 		old := f.snaps[mailbox]
 		f.snaps[mailbox] = s
+		folder := f.folders[mailbox]
 		f.mu.Unlock()
 		if old != nil && old.UIDValidity != s.UIDValidity {
 			f.logger.Printf("mailbox %q changed UIDVALIDITY from %d to %d; cached content dropped", mailbox, old.UIDValidity, s.UIDValidity)
 			f.cache.DropMailbox(mailbox)
 		}
+		if old != nil && folder != nil {
+			forgetGone(folder, old, s)
+		}
 		return s, nil
 	})
+}
+
+// forgetGone drops the kernel's entries of the messages that were in old
+// and are not in s (expunged or moved elsewhere), from a goroutine: this
+// may run inside a FUSE request on the same directory.
+func forgetGone(folder *gofs.Inode, old, s *imapbackend.Snapshot) {
+	var gone []string
+	for _, m := range old.Messages {
+		if _, ok := s.Find(m.UID); !ok || old.UIDValidity != s.UIDValidity {
+			gone = append(gone, strconv.FormatUint(uint64(m.UID), 10))
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	go func() {
+		for _, name := range gone {
+			folder.NotifyEntry(name)
+		}
+	}()
 }
 
 // dropMailbox forgets everything held for a mailbox whose UIDVALIDITY
@@ -207,4 +256,23 @@ func forgetDescendants(dir *gofs.Inode) {
 		}
 		walk(dir)
 	}()
+}
+
+// registerFolder remembers the inode of a mailbox's directory.
+func (f *FS) registerFolder(mailbox string, in *gofs.Inode) {
+	f.mu.Lock()
+	f.folders[mailbox] = in
+	f.mu.Unlock()
+}
+
+// DropCaches forgets everything fetched and listed (SIGHUP): the next
+// request asks the server again.
+func (f *FS) DropCaches() {
+	f.cache.Purge()
+	f.mu.Lock()
+	f.tree = nil
+	f.snaps = make(map[string]*imapbackend.Snapshot)
+	f.statuses = make(map[string]*imapbackend.Status)
+	f.indexes = make(map[string]*indexEntry)
+	f.mu.Unlock()
 }

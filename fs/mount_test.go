@@ -26,6 +26,7 @@ type mount struct {
 	dir   string
 	srv   *imaptest.Server
 	proxy *imaptest.Proxy
+	fsys  *imapfsfs.FS
 }
 
 // mountServer mounts srv on a temporary directory; everything is undone in
@@ -71,7 +72,7 @@ func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) 
 			exec.Command("umount", "-l", dir).Run()
 		}
 	})
-	return &mount{dir: dir, srv: srv, proxy: proxy}
+	return &mount{dir: dir, srv: srv, proxy: proxy, fsys: fsys}
 }
 
 // servers are the IMAP servers every end-to-end test runs against, seeded

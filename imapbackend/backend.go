@@ -32,6 +32,8 @@ type Config struct {
 	Logger *log.Logger
 
 	counters *counters // set by Open: what the connections count
+	// unilateral receives what the server says unasked (Watch's IDLE).
+	unilateral *imapclient.UnilateralDataHandler
 }
 
 // Backend serves the file system's requests from an IMAP account.

@@ -68,8 +68,9 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 		tlsCfg.ServerName = acct.Host
 	}
 	options := &imapclient.Options{
-		TLSConfig:   tlsCfg,
-		WordDecoder: &mime.WordDecoder{CharsetReader: charset.Reader},
+		TLSConfig:             tlsCfg,
+		WordDecoder:           &mime.WordDecoder{CharsetReader: charset.Reader},
+		UnilateralDataHandler: cfg.unilateral,
 	}
 
 	var client *imapclient.Client

@@ -65,6 +65,13 @@ type Status struct {
 func (b *Backend) Status(ctx context.Context, mailbox string) (*Status, error) {
 	var st Status
 	err := b.do(ctx, "", false, func(c *conn) error {
+		if c.selected == mailbox {
+			// A session's selected mailbox is its own view (Dovecot answers
+			// STATUS from it): bring it up to date first.
+			if err := c.client.Noop().Wait(); err != nil {
+				return fmt.Errorf("noop: %w", err)
+			}
+		}
 		b.logf("status %q", mailbox)
 		data, err := c.client.Status(mailbox, &imap.StatusOptions{
 			NumMessages: true, NumUnseen: true, UIDNext: true, UIDValidity: true,

@@ -68,7 +68,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := log.New(stderr, "imapfs: ", log.LstdFlags)
-	cfg := imapbackend.Config{Account: acct, Password: srv.Password, ReadOnly: mf.readOnly, Timeout: mf.timeout}
+	cfg := imapbackend.Config{Account: acct, Password: srv.Password, ReadOnly: mf.readOnly, Timeout: mf.timeout, Connections: mf.connections}
 	if mf.debug {
 		cfg.Logger = logger
 	}

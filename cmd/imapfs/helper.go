@@ -28,6 +28,7 @@ imapfs options (imapfs mount --help explains them):
   allow_other                uid=ID  gid=ID  umask=MASK
   ca_file=FILE               tls_server_name=NAME
   log_file=FILE              debug                     config=FILE
+  connections=N              poll_interval=DURATION    idle=FOLDER
   foreground                 stay in the foreground (for debugging)
 
 Options of mount(8) and fstab that concern mount(8) or systemd, not the file

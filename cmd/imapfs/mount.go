@@ -196,11 +196,12 @@ func (p *mountPlan) run(stdout, stderr io.Writer) error {
 // what the token command reads when it runs again.
 func (p *mountPlan) backendConfig(s secrets, logger *log.Logger, stdin io.Reader) imapbackend.Config {
 	cfg := imapbackend.Config{
-		Account:   p.acct,
-		Password:  s.Password,
-		ReadOnly:  p.mf.readOnly,
-		Timeout:   p.mf.timeout,
-		TLSConfig: p.tls,
+		Account:     p.acct,
+		Password:    s.Password,
+		ReadOnly:    p.mf.readOnly,
+		Timeout:     p.mf.timeout,
+		TLSConfig:   p.tls,
+		Connections: p.mf.connections,
 	}
 	if p.mf.oauthCommand != "" {
 		cfg.OAuth = imapbackend.NewTokenSource(tokenCommand(p.mf.oauthCommand, stdin))
@@ -216,6 +217,7 @@ func (p *mountPlan) backendConfig(s secrets, logger *log.Logger, stdin io.Reader
 
 // serve logs in, mounts, calls ready (if set) once the mount is up, and
 // waits until the mount goes away, unmounting cleanly on SIGINT and SIGTERM.
+// SIGHUP drops every cache (as rclone mount does).
 func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger, ready func()) error {
 	backend, err := imapbackend.Open(context.Background(), cfg)
 	if err != nil {
@@ -230,14 +232,22 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	if err != nil {
 		return err
 	}
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	fsys.Watch(watchCtx, mf.pollInterval, mf.idleFolders())
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 	if ready != nil {
 		ready()
 	}
 	go func() {
-		for range signals {
+		for sig := range signals {
+			if sig == syscall.SIGHUP {
+				fsys.DropCaches()
+				logger.Printf("SIGHUP: caches dropped")
+				continue
+			}
 			if err := server.Unmount(); err != nil {
 				logger.Printf("unmount %s: %s; detaching it lazily", dir, strings.Join(strings.Fields(err.Error()), " "))
 				lazyUnmount(dir)

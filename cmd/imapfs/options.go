@@ -26,6 +26,27 @@ type mountFlags struct {
 	logFile      string
 	daemon       bool
 	config       string
+	connections  int
+	pollInterval time.Duration
+	idle         folderList
+}
+
+// folderList is a repeatable flag: --idle INBOX --idle Work.
+type folderList []string
+
+func (l *folderList) String() string { return strings.Join(*l, ",") }
+
+func (l *folderList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// idleFolders are the folders watched with IDLE: INBOX unless told.
+func (mf *mountFlags) idleFolders() []string {
+	if len(mf.idle) == 0 {
+		return []string{"INBOX"}
+	}
+	return mf.idle
 }
 
 // mountOption ties a --flag to its -o spelling, which is also its key in
@@ -53,6 +74,9 @@ var mountOptions = []mountOption{
 	{"log-file", "log_file", false},
 	{"daemon", "daemon", false},
 	{"config", "config", false},
+	{"connections", "connections", true},
+	{"poll-interval", "poll_interval", true},
+	{"idle", "idle", true},
 }
 
 // optionFlag returns the flag an -o option or configuration key sets.
@@ -93,6 +117,9 @@ func newMountFlagSet(name string, out io.Writer, mf *mountFlags, demo bool) *fla
 	fs.StringVar(&mf.serverName, "tls-server-name", "", "expect `NAME` in the server's certificate instead of the URL's host")
 	fs.StringVar(&mf.logFile, "log-file", "", "with --daemon, append the log to `FILE` instead of sending it to syslog")
 	fs.BoolVar(&mf.daemon, "daemon", false, "go to the background once the mount is ready, and log to --log-file or syslog")
+	fs.IntVar(&mf.connections, "connections", 4, "use at most `N` connections to the server at once")
+	fs.DurationVar(&mf.pollInterval, "poll-interval", 60*time.Second, "check listed folders for changes made elsewhere every `DURATION` (0: never)")
+	fs.Var(&mf.idle, "idle", "watch `FOLDER` with IDLE, so its changes show within moments; repeatable (default INBOX)")
 	fs.StringVar(&mf.config, "config", "", "read accounts from `FILE` (default $XDG_CONFIG_HOME/imapfs/config.toml, ~/.config/imapfs/config.toml)")
 	if demo {
 		keep := make(map[string]bool)

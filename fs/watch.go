@@ -1,0 +1,66 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// Watch makes the tree follow the server while ctx lasts: every interval
+// each listed mailbox is checked (one STATUS each, a new listing only when
+// its counts changed), and the mailboxes in idle are watched with IDLE,
+// checked within moments of a change. Expunged messages leave the kernel's
+// caches; new ones show at the next listing.
+func (f *FS) Watch(ctx context.Context, interval time.Duration, idle []string) {
+	for _, mailbox := range idle {
+		go func() {
+			// IDLE said something changed: no need to ask STATUS first.
+			err := f.backend.Watch(ctx, mailbox, func() { f.refresh(ctx, mailbox, false) })
+			if errors.Is(err, imapbackend.ErrNoIdle) {
+				f.logger.Printf("watch %q: %v; changes show within the poll interval", mailbox, err)
+			}
+		}()
+	}
+	if interval <= 0 {
+		return
+	}
+	go func() {
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			f.forgetTree() // mailboxes created or deleted elsewhere
+			f.mu.Lock()
+			var listed []string
+			for mailbox := range f.snaps {
+				listed = append(listed, mailbox)
+			}
+			f.mu.Unlock()
+			for _, mailbox := range listed {
+				f.refresh(ctx, mailbox, true)
+			}
+		}
+	}()
+}
+
+// refresh checks one mailbox now, if it has been listed: with checkStatus
+// one STATUS first, a new listing only if its counts changed.
+func (f *FS) refresh(ctx context.Context, mailbox string, checkStatus bool) {
+	f.mu.Lock()
+	s, listed := f.snaps[mailbox]
+	delete(f.statuses, mailbox)
+	delete(f.indexes, mailbox)
+	f.mu.Unlock()
+	if !listed {
+		return
+	}
+	if _, err := f.reload(ctx, mailbox, s, checkStatus); err != nil && ctx.Err() == nil {
+		f.logger.Printf("check %q for changes: %v", mailbox, err)
+	}
+}

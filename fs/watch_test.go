@@ -1,0 +1,107 @@
+package fs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// eventually polls cond every 50 ms until it holds or limit passes, and
+// returns how long it took. The limit is generous: the figure that matters
+// is logged, not asserted, since shared machines stall.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not after %v", what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func expungeElsewhere(t *testing.T, m *mount, mailbox string, uid imap.UID) {
+	t.Helper()
+	c, err := m.srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Select(mailbox, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UIDExpunge(imap.UIDSetNum(uid)).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChangesElsewhereShow: with INBOX watched by IDLE and Work polled,
+// messages expunged and added by another client show without a remount,
+// and flags changed elsewhere show in user.imap.flags.
+func TestChangesElsewhereShow(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		m.fsys.Watch(ctx, 500*time.Millisecond, []string{"INBOX"})
+		inbox := uids(t, m.srv, "INBOX")
+		victim := msgPath(m, "INBOX", inbox[2])
+		run(t, "ls", m.mailboxPath("INBOX"))
+		if _, err := os.Stat(victim); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // let the watcher enter IDLE
+		expungeElsewhere(t, m, "INBOX", inbox[2])
+		took := eventually(t, 10*time.Second, "message expunged elsewhere still there", func() bool {
+			_, err := os.Stat(victim)
+			return errors.Is(err, os.ErrNotExist)
+		})
+		t.Logf("expunge elsewhere gone from the mount (IDLE) after %v", took)
+
+		work := m.serverName("Work")
+		run(t, "ls", m.mailboxPath(work))
+		uid, err := m.srv.Append(work, []byte("Subject: new elsewhere\r\n\r\nhi\r\n"), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		took = eventually(t, 10*time.Second, "new message not listed", func() bool {
+			return slices.Contains(lines(run(t, "ls", m.mailboxPath(work))), strconv.Itoa(int(uid)))
+		})
+		t.Logf("new mail elsewhere listed after %v", took)
+
+		flagged := msgPath(m, "INBOX", inbox[3])
+		storeFlags(t, m.srv, "INBOX", inbox[3], imap.StoreFlagsAdd, imap.FlagFlagged)
+		if got := xattr(t, flagged, "user.imap.flags"); !strings.Contains(got, `\Flagged`) {
+			t.Errorf("flags after a change elsewhere = %q", got)
+		}
+		if _, err := os.Stat(filepath.Join(flagged, "HEADER")); err != nil {
+			t.Errorf("an unchanged message is gone: %v", err)
+		}
+	})
+}
+
+// TestDropCaches: after SIGHUP's DropCaches the next read fetches again.
+func TestDropCaches(t *testing.T) {
+	m := mountServer(t, servers(t)["memory"](t))
+	file := filepath.Join(m.dir, "INBOX", "2", "2")
+	run(t, "cat", file)
+	m.fsys.DropCaches()
+	m.proxy.Reset()
+	// A new open: the kernel may keep its page cache, imapfs may not keep
+	// its own, so read another file of the same message.
+	run(t, "cat", filepath.Join(m.dir, "INBOX", "2", "attachments", "invoice-2026-11.pdf"))
+	if n := m.proxy.Commands()["UID FETCH"]; n == 0 {
+		t.Error("after DropCaches a read fetched nothing")
+	}
+}

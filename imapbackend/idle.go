@@ -1,0 +1,111 @@
+package imapbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// ErrNoIdle is returned by Watch when the server has no IDLE: polling is
+// all there is then.
+var ErrNoIdle = errors.New("server has no IDLE")
+
+// idleRestart ends IDLE before servers drop it (RFC 2177: 29 minutes).
+const idleRestart = 25 * time.Minute
+
+// Watch keeps a connection of its own, outside the pool, in IDLE on
+// mailbox, and calls changed whenever the server reports new, expunged or
+// changed messages, until ctx ends. A lost connection is redialled with
+// backoff (1 s, doubling up to a minute). It returns ErrNoIdle at once if
+// the server cannot IDLE.
+func (b *Backend) Watch(ctx context.Context, mailbox string, changed func()) error {
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := b.watchOnce(ctx, mailbox, changed)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrNoIdle) {
+			return err
+		}
+		if time.Since(start) > time.Minute {
+			backoff = time.Second // it had worked for a while
+		}
+		b.logf("watch %q: %v; again in %v", mailbox, err, backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
+func (b *Backend) watchOnce(ctx context.Context, mailbox string, changed func()) error {
+	poke := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
+	}
+	cfg := b.cfg
+	cfg.unilateral = &imapclient.UnilateralDataHandler{
+		Expunge: func(uint32) { notify() },
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				notify()
+			}
+		},
+		Fetch: func(*imapclient.FetchMessageData) { notify() },
+	}
+	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	c, err := dial(dctx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !c.Caps().Has(imap.CapIdle) && !c.Caps().Has(imap.CapIMAP4rev2) {
+		return ErrNoIdle
+	}
+	// EXAMINE: watching must not change \Recent or anything else.
+	if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return fmt.Errorf("examine %q: %w", mailbox, err)
+	}
+	b.logf("watching %q with IDLE", mailbox)
+	for {
+		idle, err := c.Idle()
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		var reported bool
+		select {
+		case <-poke:
+			reported = true
+		case <-ctx.Done():
+		case <-time.After(idleRestart):
+		case <-c.Closed():
+		}
+		// End IDLE and wait for its answer: a command is always drained.
+		// Errors show as a closed connection, checked below.
+		idle.Close()
+		idle.Wait()
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-c.Closed():
+			return errConnBroken
+		default:
+		}
+		if reported {
+			changed()
+		}
+	}
+}
