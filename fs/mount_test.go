@@ -3,6 +3,8 @@ package fs_test
 import (
 	"bytes"
 	"context"
+	"log"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -52,7 +54,11 @@ func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	backend, err := imapbackend.Open(ctx, imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second, ReadOnly: opts.ReadOnly})
+	cfg := imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second, ReadOnly: opts.ReadOnly}
+	if os.Getenv("IMAPFS_TEST_DEBUG") != "" {
+		cfg.Logger = log.Default()
+	}
+	backend, err := imapbackend.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

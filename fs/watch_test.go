@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	imapfsfs "github.com/imapfs/imapfs/fs"
+	"github.com/imapfs/imapfs/imapbackend"
+	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
 // eventually polls cond every 50 ms until it holds or limit passes, and
@@ -104,4 +109,76 @@ func TestDropCaches(t *testing.T) {
 	if n := m.proxy.Commands()["UID FETCH"]; n == 0 {
 		t.Error("after DropCaches a read fetched nothing")
 	}
+}
+
+// TestUIDValidityChange: a mailbox deleted and created again elsewhere
+// (new UIDVALIDITY, UIDs counting from 1 again) shows its new messages,
+// never content cached for the old ones under the same UID.
+func TestUIDValidityChange(t *testing.T) {
+	m := mountServer(t, servers(t)["dovecot-slash"](t))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m.fsys.Watch(ctx, 500*time.Millisecond, nil)
+	old := run(t, "cat", filepath.Join(m.dir, "Work", "1", "HEADER"))
+	c, err := m.srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Delete("Work/Projects").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: new@example.org\r\nSubject: after the recreation\r\n\r\nnew body\r\n"
+	if _, err := m.srv.Append("Work", []byte(msg), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	header := filepath.Join(m.dir, "Work", "1", "HEADER")
+	eventually(t, 10*time.Second, "the recreated mailbox's message 1", func() bool {
+		got, err := os.ReadFile(header)
+		return err == nil && strings.Contains(string(got), "after the recreation")
+	})
+	if got, _ := os.ReadFile(header); string(got) == old {
+		t.Error("stale HEADER served after UIDVALIDITY changed")
+	}
+	if ls := lines(run(t, "ls", filepath.Join(m.dir, "Work"))); !slices.Equal(ls, []string{"1"}) {
+		t.Errorf("ls Work after recreation = %v, want [1]", ls)
+	}
+}
+
+// TestNoGoroutineLeakAfterUnmount mounts, reads, watches, unmounts and
+// closes, and checks that the goroutines started are gone.
+func TestNoGoroutineLeakAfterUnmount(t *testing.T) {
+	imaptest.RequireFUSE(t)
+	srv := servers(t)["memory"](t)
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	acct, _ := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + srv.Addr)
+	backend, err := imapbackend.Open(context.Background(), imapbackend.Config{Account: acct, Password: srv.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := imapfsfs.New(backend, imapfsfs.Options{})
+	dir := t.TempDir()
+	server, err := fsys.Mount(dir, imapfsfs.MountOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fsys.Watch(ctx, 100*time.Millisecond, []string{"INBOX"})
+	run(t, "grep", "-r", "zanzibarquokka", filepath.Join(dir, "INBOX"))
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	if err := server.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	backend.Close()
+	var after int
+	eventually(t, 10*time.Second, "goroutines to end", func() bool {
+		after = runtime.NumGoroutine()
+		return after <= before
+	})
+	t.Logf("goroutines: %d before mounting, %d after unmounting", before, after)
 }

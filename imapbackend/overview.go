@@ -66,11 +66,14 @@ func (b *Backend) Status(ctx context.Context, mailbox string) (*Status, error) {
 	var st Status
 	err := b.do(ctx, "", false, func(c *conn) error {
 		if c.selected == mailbox {
-			// A session's selected mailbox is its own view (Dovecot answers
-			// STATUS from it): bring it up to date first.
-			if err := c.client.Noop().Wait(); err != nil {
-				return fmt.Errorf("noop: %w", err)
+			// Dovecot answers STATUS of a session's selected mailbox from
+			// that session's view, which can still be a mailbox deleted and
+			// created again elsewhere: leave it first (UNSELECT expunges
+			// nothing, unlike CLOSE).
+			if err := c.client.Unselect().Wait(); err != nil {
+				return fmt.Errorf("unselect: %w", err)
 			}
+			c.selected = ""
 		}
 		b.logf("status %q", mailbox)
 		data, err := c.client.Status(mailbox, &imap.StatusOptions{
