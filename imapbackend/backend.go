@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"sync"
 	"time"
 
@@ -82,8 +84,13 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// Close logs out of every idle connection.
-func (b *Backend) Close() { b.pool.close() }
+// Close logs out of every idle connection, waiting for the server at most
+// logoutWait (or the timeout, if shorter).
+func (b *Backend) Close() { b.pool.close(min(b.cfg.Timeout, logoutWait)) }
+
+// logoutWait bounds how long Close waits for a LOGOUT to be answered: it is
+// a courtesy to the server, not worth holding up an unmount for.
+const logoutWait = 2 * time.Second
 
 func (b *Backend) logf(format string, args ...any) {
 	if b.cfg.Logger != nil {
@@ -145,8 +152,8 @@ func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op 
 		}
 		return ctx.Err()
 	}
-	if err != nil && c.broken() {
-		b.pool.put(c)
+	if err != nil && (c.broken() || connLost(c, err)) {
+		b.pool.discard(c)
 		return fmt.Errorf("%w: %v", errConnBroken, err)
 	}
 	b.pool.put(c)
@@ -159,4 +166,18 @@ func (b *Backend) hasCap(c imap.Cap) bool {
 	b.capsMu.Lock()
 	defer b.capsMu.Unlock()
 	return b.caps.Has(c)
+}
+
+// connLost reports whether err, from a command on c, means the connection
+// is gone even though c.broken() may not say so yet: go-imap closes the
+// socket and fails the pending commands before it closes Closed(), and a
+// command written just after the socket was closed fails with the write
+// error alone.
+func connLost(c *conn, err error) bool {
+	if c.client.State() == imap.ConnStateLogout {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -107,15 +108,35 @@ func (p *pool) discard(c *conn) {
 	<-p.slots
 }
 
-func (p *pool) close() {
+// close logs out of every idle connection, all at once, waiting at most
+// wait for the server to answer: a stalled server must not hold up an
+// unmount. The connections are closed either way.
+func (p *pool) close(wait time.Duration) {
 	p.mu.Lock()
 	idle := p.idle
 	p.idle, p.closed = nil, true
 	p.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, c := range idle {
-		c.client.Logout().Wait()
-		c.client.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := make(chan struct{})
+			go func() {
+				c.client.Logout().Wait()
+				close(done)
+			}()
+			t := time.NewTimer(wait)
+			select {
+			case <-done:
+			case <-t.C:
+			}
+			t.Stop()
+			c.client.Close() // also ends a Logout still waiting
+			<-done
+		}()
 	}
+	wg.Wait()
 }
 
 // selectMailbox makes mailbox the connection's selected mailbox, with

@@ -114,7 +114,9 @@ func (b *Backend) MoveMessage(ctx context.Context, mailbox string, uidValidity u
 		return 0, err
 	}
 	var newUID imap.UID
-	err := b.do(ctx, mailbox, false, func(c *conn) error {
+	// Not retried on a lost connection: a COPY that took effect before
+	// the connection broke would be made twice.
+	err := b.doOnce(ctx, mailbox, false, func(c *conn) error {
 		if err := checkValidity(c, mailbox, uidValidity); err != nil {
 			return err
 		}
@@ -191,7 +193,9 @@ func (b *Backend) Append(ctx context.Context, mailbox string, msg []byte) (imap.
 		return 0, err
 	}
 	var uid imap.UID
-	err := b.do(ctx, "", false, func(c *conn) error {
+	// Not retried on a lost connection: an APPEND that took effect before
+	// the connection broke would store the message twice.
+	err := b.doOnce(ctx, "", false, func(c *conn) error {
 		b.logf("append %q (%d bytes)", mailbox, len(msg))
 		cmd := c.client.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Time: time.Now()})
 		if _, err := cmd.Write(msg); err != nil {
