@@ -47,6 +47,7 @@ type Backend struct {
 	caps   imap.CapSet
 
 	counters counters
+	backoff  backoff
 }
 
 // Open dials and logs in once, so that a wrong password or an unreachable
@@ -65,8 +66,12 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	b.pool = newPool(cfg.Connections, func(ctx context.Context) (*imapclient.Client, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
+		if err := b.backoff.wait(ctx); err != nil {
+			return nil, err
+		}
 		b.logf("connect %s", cfg.Account)
 		c, err := dial(ctx, cfg)
+		b.backoff.note(err)
 		if err == nil {
 			b.capsMu.Lock()
 			b.caps = c.Caps()
@@ -180,4 +185,43 @@ func connLost(c *conn, err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// backoff spaces out dials while the server is unreachable: after a failed
+// dial the next waits 200 ms, then twice as long each time, up to 10 s,
+// within the caller's deadline. A successful dial resets it.
+type backoff struct {
+	mu    sync.Mutex
+	next  time.Time
+	delay time.Duration
+	last  error
+}
+
+func (b *backoff) wait(ctx context.Context) error {
+	b.mu.Lock()
+	until, last := b.next, b.last
+	b.mu.Unlock()
+	d := time.Until(until)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server unreachable (%v); not retried yet: %w", last, ctx.Err())
+	}
+}
+
+func (b *backoff) note(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil || errors.Is(err, ErrAuth) {
+		b.delay, b.next, b.last = 0, time.Time{}, nil
+		return
+	}
+	b.delay = min(max(2*b.delay, 200*time.Millisecond), 10*time.Second)
+	b.next, b.last = time.Now().Add(b.delay), err
 }
