@@ -265,31 +265,11 @@ func isMounted(t *testing.T, dir string) bool {
 	dir = filepath.Clean(dir)
 	for _, line := range strings.Split(string(b), "\n") {
 		fields := strings.Fields(line)
-		if len(fields) >= 2 && unescapeMountField(fields[1]) == dir {
+		if len(fields) >= 2 && unescapeMountinfo(fields[1]) == dir {
 			return true
 		}
 	}
 	return false
-}
-
-// unescapeMountField undoes the octal escapes (\040 for a space, ...) of
-// /proc/self/mounts.
-func unescapeMountField(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // forceUnmount detaches a mount a test left behind.

@@ -267,7 +267,7 @@ func TestMountFsName(t *testing.T) {
 	}
 	var entry string
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && unescapeMountField(f[1]) == dir {
+		if f := strings.Fields(line); len(f) >= 3 && unescapeMountinfo(f[1]) == dir {
 			entry = line
 		}
 	}
