@@ -74,6 +74,15 @@ func TestChangesElsewhereShow(t *testing.T) {
 		})
 		t.Logf("expunge elsewhere gone from the mount (IDLE) after %v", took)
 
+		newInbox, err := m.srv.Append("INBOX", []byte("Subject: new in INBOX\r\n\r\nhi\r\n"), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		took = eventually(t, 10*time.Second, "new message in INBOX not listed", func() bool {
+			return slices.Contains(lines(run(t, "ls", m.mailboxPath("INBOX"))), strconv.Itoa(int(newInbox)))
+		})
+		t.Logf("new mail elsewhere in INBOX (IDLE) listed after %v", took)
+
 		work := m.serverName("Work")
 		run(t, "ls", m.mailboxPath(work))
 		uid, err := m.srv.Append(work, []byte("Subject: new elsewhere\r\n\r\nhi\r\n"), nil, time.Now())

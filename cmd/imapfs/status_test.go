@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
@@ -54,6 +55,20 @@ func TestStatus(t *testing.T) {
 	}
 	if second.stdout == first.stdout {
 		t.Error("status unchanged after reads")
+	}
+	// SIGHUP drops the caches, as rclone mount's does.
+	p.signal(syscall.SIGHUP)
+	entries := regexp.MustCompile(`in (\d+) entries`)
+	var third string
+	for i := 0; i < 50; i++ {
+		third = runImapfs(t, env(), "", "status", dir).stdout
+		if m := entries.FindStringSubmatch(third); m != nil && m[1] == "0" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if m := entries.FindStringSubmatch(third); m == nil || m[1] != "0" {
+		t.Errorf("cache not emptied by SIGHUP:\n%s", third)
 	}
 	if r := runImapfs(t, env(), "", "status", t.TempDir()); r.code == 0 || !strings.Contains(r.stderr, "not an imapfs mount") {
 		t.Errorf("status of a plain directory: %d %q", r.code, r.stderr)
