@@ -339,3 +339,34 @@ func TestFaultUnmountWhileServerDown(t *testing.T) {
 		})
 	}
 }
+
+// TestFaultSlowTransferIsNotATimeout: the timeout counts time without a
+// byte from the server, so a large part on a slow but working link arrives
+// whole even when it takes longer than the timeout.
+func TestFaultSlowTransferIsNotATimeout(t *testing.T) {
+	m := mountFaulty(t)
+	payload := make([]byte, 6<<20)
+	rand.New(rand.NewSource(7)).Read(payload)
+	uid, err := m.srv.Append("INBOX", largeAttachmentMessage(payload), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)), "2")
+	if _, err := os.Stat(src); err != nil {
+		t.Fatal(err)
+	}
+	m.proxy.SetDelay(20 * time.Millisecond)
+	dst := filepath.Join(t.TempDir(), "big.bin")
+	_, stderr, took, err := runFor(t, 20*faultTimeout, "cp", src, dst)
+	if err != nil {
+		t.Fatalf("cp on a slow link: %v\n%s", err, stderr)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("cp on a slow link gave %d bytes, want the original %d", len(got), len(payload))
+	}
+	t.Logf("cp of %d MiB took %v with a %v timeout", len(payload)>>20, took, faultTimeout)
+	if took < faultTimeout {
+		t.Logf("the transfer was faster than the timeout: the test did not exercise a long transfer")
+	}
+}

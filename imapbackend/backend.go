@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -34,6 +35,8 @@ type Config struct {
 	Logger *log.Logger
 
 	counters *counters // set by Open: what the connections count
+	// activity, when set, receives the time the server last sent bytes.
+	activity *atomic.Int64
 	// unilateral receives what the server says unasked (Watch's IDLE).
 	unilateral *imapclient.UnilateralDataHandler
 }
@@ -63,21 +66,24 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	b := &Backend{cfg: cfg}
 	b.cfg.counters = &b.counters
 	cfg = b.cfg
-	b.pool = newPool(cfg.Connections, func(ctx context.Context) (*imapclient.Client, error) {
+	b.pool = newPool(cfg.Connections, func(ctx context.Context) (*conn, error) {
 		ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		defer cancel()
 		if err := b.backoff.wait(ctx); err != nil {
 			return nil, err
 		}
 		b.logf("connect %s", cfg.Account)
+		cfg := cfg
+		cfg.activity = new(atomic.Int64)
 		c, err := dial(ctx, cfg)
 		b.backoff.note(err)
-		if err == nil {
-			b.capsMu.Lock()
-			b.caps = c.Caps()
-			b.capsMu.Unlock()
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		b.capsMu.Lock()
+		b.caps = c.Caps()
+		b.capsMu.Unlock()
+		return &conn{client: c, activity: cfg.activity}, nil
 	})
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -128,10 +134,10 @@ var errConnBroken = errors.New("connection to the IMAP server lost")
 var ErrTimeout = errors.New("IMAP server did not answer in time")
 
 func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
-	defer cancel()
 	b.counters.operations.Add(1)
-	c, err := b.pool.get(ctx, mailbox)
+	getCtx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+	c, err := b.pool.get(getCtx, mailbox)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -146,16 +152,33 @@ func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op 
 		}
 		done <- op(c)
 	}()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
+	// The timeout counts time without a byte from the server, not the
+	// whole operation: a 100 MB part on a slow link may take minutes, a
+	// stalled server is found out in one timeout.
+	start := time.Now()
+	tick := time.NewTicker(max(min(b.cfg.Timeout/4, time.Second), 10*time.Millisecond))
+	defer tick.Stop()
+	abort := func(why error) error {
 		c.client.Close() // unblocks op, which drains and returns
 		<-done
 		b.pool.discard(c)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%w (after %v)", ErrTimeout, b.cfg.Timeout)
+		return why
+	}
+	for waiting := true; waiting; {
+		select {
+		case err = <-done:
+			waiting = false
+		case <-ctx.Done():
+			return abort(ctx.Err())
+		case <-tick.C:
+			last := start
+			if t := c.lastActivity(); t.After(last) {
+				last = t
+			}
+			if time.Since(last) > b.cfg.Timeout {
+				return abort(fmt.Errorf("%w (nothing for %v)", ErrTimeout, b.cfg.Timeout))
+			}
 		}
-		return ctx.Err()
 	}
 	if err != nil && (c.broken() || connLost(c, err)) {
 		b.pool.discard(c)

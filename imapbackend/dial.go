@@ -50,7 +50,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 	if cfg.counters != nil {
 		cfg.counters.dialled.Add(1)
 		cfg.counters.open.Add(1)
-		netConn = &countingConn{Conn: netConn, c: cfg.counters}
+		netConn = &countingConn{Conn: netConn, c: cfg.counters, activity: cfg.activity}
 	}
 	// The deadline covers greeting, TLS and login; it is cleared once the
 	// connection is ready, after which go-imap applies its own timeouts.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -19,6 +20,15 @@ type conn struct {
 	selected    string // "" when nothing is selected
 	uidValidity uint32
 	uidNext     imap.UID
+	activity    *atomic.Int64 // when the server last sent bytes (Unix ns)
+}
+
+// lastActivity is when the server last sent anything on this connection.
+func (c *conn) lastActivity() time.Time {
+	if c.activity == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, c.activity.Load())
 }
 
 func (c *conn) broken() bool {
@@ -34,7 +44,7 @@ func (c *conn) broken() bool {
 // preferring an idle connection that already has the wanted mailbox
 // selected (a SELECT is a round trip, and on big mailboxes a slow one).
 type pool struct {
-	dial  func(ctx context.Context) (*imapclient.Client, error)
+	dial  func(ctx context.Context) (*conn, error)
 	slots chan struct{}
 
 	mu     sync.Mutex
@@ -42,7 +52,7 @@ type pool struct {
 	closed bool
 }
 
-func newPool(size int, dial func(ctx context.Context) (*imapclient.Client, error)) *pool {
+func newPool(size int, dial func(ctx context.Context) (*conn, error)) *pool {
 	return &pool{dial: dial, slots: make(chan struct{}, size)}
 }
 
@@ -79,12 +89,12 @@ func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
 	if c != nil && !c.broken() {
 		return c, nil
 	}
-	client, err := p.dial(ctx)
+	c, err := p.dial(ctx)
 	if err != nil {
 		<-p.slots
 		return nil, err
 	}
-	return &conn{client: client}, nil
+	return c, nil
 }
 
 // put returns a connection. A connection that broke is closed and dropped;

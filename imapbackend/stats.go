@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Stats are the backend's counters since it was opened, for the mount's
@@ -25,16 +26,22 @@ type counters struct {
 	open, dialled, operations, bytesIn, bytesOut atomic.Int64
 }
 
-// countingConn counts the bytes that cross one connection.
+// countingConn counts the bytes that cross one connection, and notes when
+// the server last sent any (activity, Unix nanoseconds), so that a slow but
+// working transfer is told from a stalled one.
 type countingConn struct {
 	net.Conn
 	c         *counters
+	activity  *atomic.Int64
 	closeOnce sync.Once
 }
 
 func (cc *countingConn) Read(p []byte) (int, error) {
 	n, err := cc.Conn.Read(p)
 	cc.c.bytesIn.Add(int64(n))
+	if n > 0 && cc.activity != nil {
+		cc.activity.Store(time.Now().UnixNano())
+	}
 	return n, err
 }
 
