@@ -157,16 +157,20 @@ func StartMemoryExtra(opts ExtraOptions) (*ExtraServer, error) {
 		}
 	}
 
-	srv := imapserver.New(&imapserver.Options{
+	serverOpts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return &extraSession{server: es, user: user, mechs: opts.OAuthMechanisms}, nil, nil
 		},
-		Caps:         caps,
-		TLSConfig:    tlsConfig,
+		Caps:      caps,
+		TLSConfig: tlsConfig,
+		// Loopback only, and clients must be able to LOGIN without TLS.
 		InsecureAuth: true,
+	}
+	if tlsConfig != nil {
 		// Refused handshakes are what TLS tests are about, not news.
-		Logger: log.New(io.Discard, "", 0),
-	})
+		serverOpts.Logger = log.New(io.Discard, "", 0)
+	}
+	srv := imapserver.New(serverOpts)
 
 	var listeners []net.Listener
 	closeAll := func() {

@@ -1,14 +1,9 @@
 package imaptest
 
 import (
-	"errors"
-	"fmt"
-	"net"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 )
 
 // memoryCaps are the capabilities advertised by the memory server on top of
@@ -44,59 +39,14 @@ type MemoryOptions struct {
 // "user", password "pass" and an empty INBOX. The hierarchy delimiter is '/'.
 func StartMemory() (*Server, error) { return StartMemoryWith(MemoryOptions{}) }
 
-// StartMemoryWith is StartMemory with options.
+// StartMemoryWith is StartMemory with options. It is StartMemoryExtra
+// without TLS or OAuth: one memory server implementation serves both.
 func StartMemoryWith(opts MemoryOptions) (*Server, error) {
-	caps := imap.CapSet{}
-	for c := range memoryCaps {
-		caps[c] = struct{}{}
-	}
-	for _, c := range opts.Without {
-		delete(caps, c)
-	}
-	const username, password = "user", "pass"
-
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser(username, password)
-	if err := user.Create("INBOX", nil); err != nil {
-		return nil, fmt.Errorf("imaptest: create INBOX: %w", err)
-	}
-	mem.AddUser(user)
-
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		Caps: caps,
-		// Loopback only, and clients must be able to LOGIN without TLS.
-		InsecureAuth: true,
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	es, err := StartMemoryExtra(ExtraOptions{MemoryOptions: opts})
 	if err != nil {
-		return nil, fmt.Errorf("imaptest: listen: %w", err)
+		return nil, err
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	return &Server{
-		Addr:      ln.Addr().String(),
-		Username:  username,
-		Password:  password,
-		Delimiter: '/',
-		Kind:      "memory",
-		stop: func() error {
-			// Close closes the listeners and connections Serve knows of. Serve
-			// may not have registered ln yet, so close ln too.
-			err := srv.Close()
-			if lnErr := ln.Close(); err == nil && !errors.Is(lnErr, net.ErrClosed) {
-				err = lnErr
-			}
-			<-served
-			if err != nil {
-				return fmt.Errorf("imaptest: close memory server: %w", err)
-			}
-			return nil
-		},
-	}, nil
+	return es.Server, nil
 }
 
 // NewMemory is StartMemory for tests: it fails the test on error and closes
