@@ -1,18 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +59,9 @@ func TestMountErrorsBeforeMounting(t *testing.T) {
 		{
 			name: "TLS certificate of unknown authority",
 			prepare: func(t *testing.T, dir string) setup {
-				return setup{"imaps://user@" + selfSignedTLSListener(t), dir, env("IMAPFS_PASSWORD=pass")}
+				// A TLS server whose private CA the client does not trust.
+				tlsSrv := imaptest.NewMemoryExtra(t, imaptest.ExtraOptions{TLS: true})
+				return setup{"imaps://user@" + tlsSrv.TLSAddr, dir, env("IMAPFS_PASSWORD=pass")}
 			},
 			want:       []string{"TLS", "certificate", "unknown authority"},
 			maxElapsed: 10 * time.Second,
@@ -287,64 +281,4 @@ func closedPort(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// selfSignedTLSListener starts a TLS server on loopback whose certificate,
-// valid for 127.0.0.1 and localhost, is signed by nobody the client
-// trusts. It completes handshakes (if the client goes on) and then sends
-// an IMAP greeting. It returns the address.
-func selfSignedTLSListener(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "imapfs test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := c.(*tls.Conn).Handshake(); err != nil {
-					return
-				}
-				c.Write([]byte("* OK test server\r\n"))
-				c.Read(make([]byte, 1024))
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return ln.Addr().String()
 }
