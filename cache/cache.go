@@ -65,6 +65,14 @@ func (c *Cache) Get(k Key) ([]byte, bool) {
 	return v, ok
 }
 
+// Contains reports whether k is cached, without counting a hit or a miss
+// or making k recently used.
+func (c *Cache) Contains(k Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Contains(k)
+}
+
 // Add stores v under k, evicting the least recently used values until the
 // budget holds. A value larger than the whole budget is not stored: it
 // would only flush everything else and then be evicted itself.

@@ -104,3 +104,14 @@ func BenchmarkAddGet(b *testing.B) {
 		c.Get(k)
 	}
 }
+
+func TestContainsCountsNothing(t *testing.T) {
+	c := New(100)
+	c.Add(key(1), []byte("x"))
+	if !c.Contains(key(1)) || c.Contains(key(2)) {
+		t.Fatal("Contains is wrong")
+	}
+	if s := c.Stats(); s.Hits != 0 || s.Misses != 0 {
+		t.Errorf("Contains counted: %+v", s)
+	}
+}

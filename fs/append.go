@@ -151,16 +151,17 @@ func (a *AppendFile) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errn
 	}
 	msg := append([]byte(nil), a.data...)
 	a.dirty = false
+	name := a.name
 	a.mu.Unlock()
 
-	defer a.remove()
+	defer a.remove(name)
 	msg, err := prepareMessage(msg)
 	if err != nil {
-		a.fsys.logger.Printf("append %s to %q: %v", a.name, a.mailbox, err)
+		a.fsys.logger.Printf("append %s to %q: %v", name, a.mailbox, err)
 		return syscall.EINVAL
 	}
 	if _, err := a.fsys.backend.Append(ctx, a.mailbox, msg); err != nil {
-		return a.fsys.errno("append "+a.name, err)
+		return a.fsys.errno("append "+name, err)
 	}
 	a.fsys.forgetSnapshot(a.mailbox)
 	return 0
@@ -170,13 +171,13 @@ func (a *AppendFile) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errn
 // runs in FLUSH, during which the kernel holds no lock on the directory,
 // so the notification can be sent at once: by the time close(2) returns,
 // the name is gone.
-func (a *AppendFile) remove() {
-	if !a.fsys.dropPending(a.mailbox, a.name) {
+func (a *AppendFile) remove(name string) {
+	if !a.fsys.dropPending(a.mailbox, name) {
 		return
 	}
-	if name, parent := a.Parent(); parent != nil {
-		parent.RmChild(name) // it was persistent while pending
-		parent.NotifyEntry(name)
+	if kernelName, parent := a.Parent(); parent != nil {
+		parent.RmChild(kernelName) // it was persistent while pending
+		parent.NotifyEntry(kernelName)
 	}
 }
 
@@ -273,18 +274,20 @@ func (f *FS) dropPending(mailbox, name string) bool {
 
 // renamePending renames a file being written within its folder (editors
 // and downloaders write "x.tmp" and rename it to "x.eml").
-func (f *FS) renamePending(mailbox, name string, dst *FolderNode, newName string) bool {
+func (f *FS) renamePending(mailbox, name string, dst *mailboxDir, newName string) bool {
+	if dst.mailbox == nil || dst.mailbox.Name != mailbox {
+		return false // appending moves nothing between folders
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.pending[mailbox][name]
-	if a == nil || f.tree == nil {
+	if a == nil || f.pending[mailbox][newName] != nil {
 		return false
 	}
-	if d := f.tree.find(dst.path()); d == nil || d.mailbox == nil || d.mailbox.Name != mailbox {
-		return false // appending moves nothing between folders
-	}
 	delete(f.pending[mailbox], name)
-	a.name = newName
 	f.pending[mailbox][newName] = a
+	a.mu.Lock()
+	a.name = newName
+	a.mu.Unlock()
 	return true
 }

@@ -102,7 +102,7 @@ func (m *MessageNode) prefetchSmallParts(ctx context.Context, st *imapbackend.St
 	var small, sized []imapbackend.Part
 	budget := int64(smallPartsBudget)
 	for _, p := range st.Parts {
-		if _, ok := m.fsys.cache.Get(m.key(p.Section)); ok {
+		if m.fsys.cache.Contains(m.key(p.Section)) {
 			continue
 		}
 		if p.Size <= smallPart && p.Size <= budget {

@@ -152,7 +152,7 @@ func (n *FolderNode) Rename(ctx context.Context, name string, newParent gofs.Ino
 		return n.renameMailbox(ctx, t, name, child, dst, newName)
 	}
 	if src.selectable() {
-		if n.fsys.renamePending(src.mailbox.Name, name, dst, newName) {
+		if n.fsys.renamePending(src.mailbox.Name, name, dstDir, newName) {
 			return 0
 		}
 		if uid, isUID := parseUID(name); isUID {

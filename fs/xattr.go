@@ -191,10 +191,7 @@ func (m *MessageNode) Setxattr(ctx context.Context, attr string, data []byte, fl
 
 // Removexattr of user.imap.flags clears every flag.
 func (m *MessageNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	if attr != xattrFlags {
-		return m.Setxattr(ctx, attr, nil, 0)
-	}
-	return m.Setxattr(ctx, attr, []byte{}, 0)
+	return m.Setxattr(ctx, attr, nil, 0)
 }
 
 // formatFlags leaves out \Recent: the server's session flag cannot be
