@@ -12,12 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hanwen/go-fuse/v2/fuse"
-
 	"github.com/imapfs/imapfs"
-	"github.com/imapfs/imapfs/cache"
 	imapfsfs "github.com/imapfs/imapfs/fs"
-	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
@@ -27,11 +23,9 @@ const faultTimeout = 3 * time.Second
 
 // faultMount is a file system mounted through a fault proxy.
 type faultMount struct {
-	dir     string
-	srv     *imaptest.Server
-	proxy   *imaptest.FaultProxy
-	server  *fuse.Server
-	backend *imapbackend.Backend
+	mounted
+	srv   *imaptest.Server
+	proxy *imaptest.FaultProxy
 }
 
 // mountFaulty seeds a Dovecot with testdata/mail and mounts it through a
@@ -49,40 +43,7 @@ func mountFaulty(t *testing.T) *faultMount {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	acct, err := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + proxy.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	backend, err := imapbackend.Open(ctx, imapbackend.Config{Account: acct, Password: srv.Password, Timeout: faultTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Even against a stalled server, Close must not hang.
-		done := make(chan struct{})
-		go func() { backend.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * faultTimeout):
-			t.Errorf("backend.Close did not return within %v", 3*faultTimeout)
-		}
-	})
-	dir := t.TempDir()
-	fsys := imapfsfs.New(backend, imapfsfs.Options{Cache: cache.New(64 << 20)})
-	server, err := fsys.Mount(dir, imapfsfs.MountOptions{FsName: acct.String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &faultMount{dir: dir, srv: srv, proxy: proxy, server: server, backend: backend}
-	t.Cleanup(func() {
-		if err := server.Unmount(); err != nil {
-			t.Errorf("unmount: %v", err)
-			exec.Command("umount", "-l", dir).Run()
-		}
-	})
-	return m
+	return &faultMount{mounted: mountVia(t, srv, proxy.Addr, faultTimeout, imapfsfs.Options{}), srv: srv, proxy: proxy}
 }
 
 // runFor runs a tool, killed after limit, and returns its output, error

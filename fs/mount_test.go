@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/imapfs/imapfs"
 	"github.com/imapfs/imapfs/cache"
@@ -48,13 +49,33 @@ func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	acct, err := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + proxy.Addr)
+	p := mountVia(t, srv, proxy.Addr, 30*time.Second, opts)
+	return &mount{dir: p.dir, srv: srv, proxy: proxy, fsys: p.fsys}
+}
+
+// mounted is one in-process mount: the pieces a test may act on.
+type mounted struct {
+	dir     string
+	fsys    *imapfsfs.FS
+	server  *fuse.Server
+	backend *imapbackend.Backend
+}
+
+// mountVia mounts srv's account, reached at addr (the server itself, or a
+// proxy in front of it), with the backend's timeout and the file system's
+// options. The mount is undone in t.Cleanup, also when the test fails, and
+// the backend closed after it, which must not hang even against a stalled
+// server. IMAPFS_TEST_DEBUG=1 logs every IMAP operation.
+func mountVia(t *testing.T, srv *imaptest.Server, addr string, timeout time.Duration, opts imapfsfs.Options) mounted {
+	t.Helper()
+	imaptest.RequireFUSE(t)
+	acct, err := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 30 * time.Second, ReadOnly: opts.ReadOnly}
+	cfg := imapbackend.Config{Account: acct, Password: srv.Password, Timeout: timeout, ReadOnly: opts.ReadOnly}
 	if os.Getenv("IMAPFS_TEST_DEBUG") != "" {
 		cfg.Logger = log.Default()
 	}
@@ -62,7 +83,15 @@ func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(backend.Close)
+	t.Cleanup(func() {
+		done := make(chan struct{})
+		go func() { backend.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * timeout):
+			t.Errorf("backend.Close did not return within %v", 3*timeout)
+		}
+	})
 	dir := t.TempDir()
 	if opts.Cache == nil {
 		opts.Cache = cache.New(64 << 20)
@@ -78,7 +107,7 @@ func mountServerWith(t *testing.T, srv *imaptest.Server, opts imapfsfs.Options) 
 			exec.Command("umount", "-l", dir).Run()
 		}
 	})
-	return &mount{dir: dir, srv: srv, proxy: proxy, fsys: fsys}
+	return mounted{dir: dir, fsys: fsys, server: server, backend: backend}
 }
 
 // servers are the IMAP servers every end-to-end test runs against, seeded
