@@ -36,9 +36,9 @@ type Backend interface {
 
 	// Stats are counters for the status file.
 	Stats() imapbackend.Stats
-	// Watch calls changed whenever mailbox changes on the server, until
-	// ctx ends (IDLE on a connection of its own).
-	Watch(ctx context.Context, mailbox string, changed func()) error
+	// Watch tells ev when mailbox changes on the server, and whether it is
+	// being watched, until ctx ends (IDLE on a connection of its own).
+	Watch(ctx context.Context, mailbox string, ev imapbackend.WatchEvents) error
 }
 
 var _ Backend = (*imapbackend.Backend)(nil)
@@ -66,6 +66,9 @@ const (
 	// defaultListTTL keeps a burst of lookups after one readdir (ls -l,
 	// find) on one snapshot, yet shows changes by the next command.
 	defaultListTTL = time.Second
+	// mailboxListTTL is how long a directory listing reuses the mailbox
+	// list (see FS.treeTTL).
+	mailboxListTTL = 30 * time.Second
 	// immutableTimeout is how long the kernel may keep what never changes:
 	// a message's content under a given UID and UIDVALIDITY.
 	immutableTimeout = time.Hour

@@ -55,7 +55,7 @@ func (f *FS) folderAttr(a *fuse.Attr) {
 }
 
 func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	d, errno := n.dir(ctx, n.fsys.listTTL)
+	d, errno := n.dir(ctx, n.fsys.treeTTL())
 	if errno != 0 {
 		return nil, errno
 	}
@@ -157,6 +157,7 @@ func (n *FolderNode) lookupMessage(ctx context.Context, mailbox, name string, ui
 	}
 	node := &MessageNode{fsys: n.fsys, mailbox: mailbox, uidValidity: snap.UIDValidity, info: info}
 	node.attr(&out.Attr)
+	n.fsys.messageNodes.Add(1)
 	return n.NewInode(ctx, node, gofs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
 

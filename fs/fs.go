@@ -5,6 +5,7 @@ import (
 	"log"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -23,8 +24,11 @@ type FS struct {
 	logger  *log.Logger
 	mounted time.Time
 
-	fsName       string // the account URL, set by Mount
-	errors       errorLog
+	fsName string // the account URL, set by Mount
+	errors errorLog
+	// messageNodes counts the message directories the kernel has looked
+	// up: a listing alone must not add to it (see Mount).
+	messageNodes atomic.Int64
 	readOnly     bool
 	umask        uint32
 	stageTimeout time.Duration
@@ -42,6 +46,10 @@ type FS struct {
 	// folders are the directory inodes of the mailboxes looked up, by
 	// mailbox name, for the kernel notifications of changes.
 	folders map[string]*gofs.Inode
+	// liveSince holds, for each mailbox watched with IDLE right now, the
+	// moment from which the server reports every change to it: a snapshot
+	// taken after that is current until a change is reported.
+	liveSince map[string]time.Time
 
 	treeFlight   flight[*mailboxTree]
 	snapFlight   flight[*imapbackend.Snapshot]
@@ -63,6 +71,8 @@ func New(b Backend, opts Options) *FS {
 		statuses: make(map[string]*imapbackend.Status),
 		indexes:  make(map[string]*indexEntry),
 		folders:  make(map[string]*gofs.Inode),
+
+		liveSince: make(map[string]time.Time),
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,
@@ -117,11 +127,34 @@ func (f *FS) mailboxTree(ctx context.Context, maxAge time.Duration) (*mailboxTre
 func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration) (*imapbackend.Snapshot, error) {
 	f.mu.Lock()
 	s := f.snaps[mailbox]
+	since, live := f.liveSince[mailbox]
 	f.mu.Unlock()
-	if s != nil && time.Since(s.Taken) < maxAge {
+	if s != nil && (time.Since(s.Taken) < maxAge || live && s.Taken.After(since)) {
 		return s, nil
 	}
 	return f.reload(ctx, mailbox, s, true)
+}
+
+// setLive records whether mailbox is watched with IDLE now. While it is,
+// its listing is not checked with STATUS: the server tells of changes.
+func (f *FS) setLive(mailbox string, live bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !live {
+		delete(f.liveSince, mailbox)
+	} else if _, ok := f.liveSince[mailbox]; !ok {
+		f.liveSince[mailbox] = time.Now()
+	}
+}
+
+// changedLive makes every snapshot of a watched mailbox taken before now
+// stale: the server has just reported a change.
+func (f *FS) changedLive(mailbox string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.liveSince[mailbox]; ok {
+		f.liveSince[mailbox] = time.Now()
+	}
 }
 
 // reload takes a new snapshot of mailbox, or, with checkStatus, keeps s if
@@ -190,6 +223,12 @@ func (f *FS) dropMailbox(mailbox string) {
 	f.mu.Unlock()
 	f.cache.DropMailbox(mailbox)
 }
+
+// treeTTL is how long a listing reuses the mailbox list. Mailboxes come
+// and go far more rarely than mail, a lookup of a name the list lacks asks
+// again at once, and the poll re-reads the list: a second `ls` or
+// `grep -r` need not send LIST.
+func (f *FS) treeTTL() time.Duration { return max(f.listTTL, mailboxListTTL) }
 
 // mode applies the umask to the permissions of a node, and drops the write
 // bits of a mount that refuses changes, so that tools do not offer what

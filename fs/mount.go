@@ -41,6 +41,11 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 			Debug:       mo.Debug,
 			AllowOther:  mo.AllowOther,
 			DirectMount: os.Geteuid() == 0,
+			// With READDIRPLUS the kernel has every entry of a listing
+			// looked up, an inode each: `ls` of 100,000 messages would
+			// build 100,000 nodes it never uses. `ls -l` still gets its
+			// attributes, one LOOKUP per entry, from the snapshot.
+			DisableReadDirPlus: true,
 			// Mail is read, not executed or run as setuid.
 			Options: mountFlags(f.readOnly),
 			Logger:  f.logger,

@@ -359,8 +359,20 @@ func TestListingCostsConstantCommands(t *testing.T) {
 				}
 				return m.proxy.Total(), m.proxy.Commands()
 			}
+			// A plain ls has the kernel look up no entry (no READDIRPLUS):
+			// 100,000 messages must not become 100,000 nodes.
+			if n := len(lines(run(t, "ls", filepath.Join(m.dir, "Bulk")))); n != 1000 {
+				t.Fatalf("ls Bulk listed %d names, want 1000", n)
+			}
+			if got := lookedUp(t, m); got != 0 {
+				t.Errorf("ls of 1000 messages looked up %d message directories, want 0", got)
+			}
+			m.fsys.DropCaches() // the counts below start cold
 			small, _ := count("Small", 10)
 			big, cmds := count("Bulk", 1000)
+			if got := lookedUp(t, m); got != 1010 {
+				t.Errorf("ls -l of 1010 messages in all looked up %d message directories, want 1010", got)
+			}
 			t.Logf("ls -l of 1000 messages: %d commands %v; of 10: %d", big, cmds, small)
 			// SELECT and UID FETCH, and a LIST when the mailbox list was due
 			// for a refresh: never anything that grows with the folder.
@@ -369,6 +381,24 @@ func TestListingCostsConstantCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lookedUp reads from the status file how many message directories the
+// kernel has looked up so far.
+func lookedUp(t *testing.T, m *mount) int {
+	t.Helper()
+	status := run(t, "cat", filepath.Join(m.dir, ".imapfs", "status"))
+	for _, line := range strings.Split(status, "\n") {
+		if rest, ok := strings.CutPrefix(line, "messages:"); ok {
+			var listed, folders, looked int
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d listed in %d folders, %d directories looked up", &listed, &folders, &looked); err != nil {
+				t.Fatalf("status line %q: %v", line, err)
+			}
+			return looked
+		}
+	}
+	t.Fatalf("no messages: line in the status file:\n%s", status)
+	return 0
 }
 
 // seedBulk appends n small messages over one connection (Server.Append

@@ -108,6 +108,14 @@ func (f *FS) statusText() string {
 	}
 	fmt.Fprintf(&b, "cache:        %s of %s in %d entries, hit rate %.0f%% (%d hits, %d misses)\n",
 		mib(c.Bytes), mib(f.cache.Budget()), c.Entries, hitRate, c.Hits, c.Misses)
+	f.mu.Lock()
+	listed := 0
+	for _, s := range f.snaps {
+		listed += len(s.Messages)
+	}
+	folders := len(f.snaps)
+	f.mu.Unlock()
+	fmt.Fprintf(&b, "messages:     %d listed in %d folders, %d directories looked up\n", listed, folders, f.messageNodes.Load())
 	fmt.Fprintf(&b, "traffic:      %s received, %s sent, %d operations\n", mib(s.BytesIn), mib(s.BytesOut), s.Operations)
 	fmt.Fprintf(&b, "errors:       %d\n", f.errors.count.Load())
 	if last := f.errors.last.Load(); last != nil {

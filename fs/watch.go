@@ -11,13 +11,20 @@ import (
 // Watch makes the tree follow the server while ctx lasts: every interval
 // each listed mailbox is checked (one STATUS each, a new listing only when
 // its counts changed), and the mailboxes in idle are watched with IDLE,
-// checked within moments of a change. Expunged messages leave the kernel's
+// checked within moments of a change; while IDLE is live their listings
+// are reused without asking STATUS. Expunged messages leave the kernel's
 // caches; new ones show at the next listing.
 func (f *FS) Watch(ctx context.Context, interval time.Duration, idle []string) {
 	for _, mailbox := range idle {
 		go func() {
-			// IDLE said something changed: no need to ask STATUS first.
-			err := f.backend.Watch(ctx, mailbox, func() { f.refresh(ctx, mailbox, false) })
+			err := f.backend.Watch(ctx, mailbox, imapbackend.WatchEvents{
+				Live: func(live bool) { f.setLive(mailbox, live) },
+				// IDLE said something changed: no need to ask STATUS first.
+				Changed: func() {
+					f.changedLive(mailbox)
+					f.refresh(ctx, mailbox, false)
+				},
+			})
 			if errors.Is(err, imapbackend.ErrNoIdle) {
 				f.logger.Printf("watch %q: %v; changes show within the poll interval", mailbox, err)
 			}

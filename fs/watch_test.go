@@ -105,6 +105,47 @@ func TestChangesElsewhereShow(t *testing.T) {
 	})
 }
 
+// TestWatchedListingIsTrusted: while INBOX is watched with IDLE, listing it
+// again after the list TTL sends nothing (the server would have said if it
+// changed), while a folder that is only polled asks STATUS, and neither
+// asks LIST again; a change elsewhere still shows in the watched folder.
+func TestWatchedListingIsTrusted(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		m.fsys.Watch(ctx, 0, []string{"INBOX"})
+		time.Sleep(300 * time.Millisecond) // let the watcher enter IDLE
+		inbox, work := m.mailboxPath("INBOX"), m.mailboxPath(m.serverName("Work"))
+		first, firstWork := run(t, "ls", inbox), run(t, "ls", work)
+		// Past the 1 s list TTL; listed once more in case the watcher was
+		// not live yet at the first listing, on a slow machine.
+		time.Sleep(1200 * time.Millisecond)
+		run(t, "ls", inbox)
+		time.Sleep(1200 * time.Millisecond)
+		m.proxy.Reset()
+		if again := run(t, "ls", inbox); again != first {
+			t.Errorf("second ls of INBOX = %q, want %q", again, first)
+		}
+		if n := m.proxy.Total(); n != 0 {
+			t.Errorf("second ls of the watched INBOX sent %d commands %v, want none", n, m.proxy.Commands())
+		}
+		m.proxy.Reset()
+		if again := run(t, "ls", work); again != firstWork {
+			t.Errorf("second ls of Work = %q, want %q", again, firstWork)
+		}
+		if cmds := m.proxy.Commands(); cmds["STATUS"] != 1 || cmds["LIST"] != 0 || cmds["UID FETCH"] != 0 {
+			t.Errorf("second ls of the polled Work sent %v, want one STATUS and no LIST or FETCH", cmds)
+		}
+		uid, err := m.srv.Append("INBOX", []byte("Subject: new in INBOX\r\n\r\nhi\r\n"), nil, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "new message in the watched INBOX not listed", func() bool {
+			return slices.Contains(lines(run(t, "ls", inbox)), strconv.Itoa(int(uid)))
+		})
+	})
+}
+
 // TestDropCaches: after SIGHUP's DropCaches the next read fetches again.
 func TestDropCaches(t *testing.T) {
 	m := mountServer(t, servers(t)["memory"](t))

@@ -17,16 +17,33 @@ var ErrNoIdle = errors.New("server has no IDLE")
 // idleRestart ends IDLE before servers drop it (RFC 2177: 29 minutes).
 const idleRestart = 25 * time.Minute
 
+// WatchEvents are what Watch tells its caller.
+type WatchEvents struct {
+	// Live is called with true once the server has accepted IDLE, from
+	// which moment every change is reported, and with false when the
+	// watching connection is lost, until it is live again.
+	Live func(live bool)
+	// Changed is called whenever the server reports new, expunged or
+	// changed messages.
+	Changed func()
+}
+
 // Watch keeps a connection of its own, outside the pool, in IDLE on
-// mailbox, and calls changed whenever the server reports new, expunged or
-// changed messages, until ctx ends. A lost connection is redialled with
-// backoff (1 s, doubling up to a minute). It returns ErrNoIdle at once if
-// the server cannot IDLE.
-func (b *Backend) Watch(ctx context.Context, mailbox string, changed func()) error {
+// mailbox, and tells ev what happens there, until ctx ends. A lost
+// connection is redialled with backoff (1 s, doubling up to a minute). It
+// returns ErrNoIdle at once if the server cannot IDLE.
+func (b *Backend) Watch(ctx context.Context, mailbox string, ev WatchEvents) error {
+	if ev.Live == nil {
+		ev.Live = func(bool) {}
+	}
+	if ev.Changed == nil {
+		ev.Changed = func() {}
+	}
 	backoff := time.Second
 	for {
 		start := time.Now()
-		err := b.watchOnce(ctx, mailbox, changed)
+		err := b.watchOnce(ctx, mailbox, ev)
+		ev.Live(false)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -46,7 +63,7 @@ func (b *Backend) Watch(ctx context.Context, mailbox string, changed func()) err
 	}
 }
 
-func (b *Backend) watchOnce(ctx context.Context, mailbox string, changed func()) error {
+func (b *Backend) watchOnce(ctx context.Context, mailbox string, ev WatchEvents) error {
 	poke := make(chan struct{}, 1)
 	notify := func() {
 		select {
@@ -84,6 +101,9 @@ func (b *Backend) watchOnce(ctx context.Context, mailbox string, changed func())
 		if err != nil {
 			return fmt.Errorf("idle: %w", err)
 		}
+		// Between two IDLEs the mailbox stays selected, so the server
+		// still reports what happened meanwhile: live from the first on.
+		ev.Live(true)
 		var reported bool
 		select {
 		case <-poke:
@@ -105,7 +125,7 @@ func (b *Backend) watchOnce(ctx context.Context, mailbox string, changed func())
 		default:
 		}
 		if reported {
-			changed()
+			ev.Changed()
 		}
 	}
 }
