@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -41,6 +42,7 @@ func (s *Snapshot) Find(uid imap.UID) (MessageInfo, bool) {
 // the mailbox.
 func (b *Backend) Snapshot(ctx context.Context, mailbox string) (*Snapshot, error) {
 	snap := &Snapshot{Mailbox: mailbox}
+	flagSets := make(flagSets)
 	err := b.do(ctx, mailbox, true, func(c *conn) error {
 		snap.UIDValidity, snap.UIDNext = c.uidValidity, c.uidNext
 		snap.Messages = snap.Messages[:0]
@@ -66,7 +68,7 @@ func (b *Backend) Snapshot(ctx context.Context, mailbox string) (*Snapshot, erro
 				continue // an unsolicited FETCH (flag change) without UID
 			}
 			snap.Messages = append(snap.Messages, MessageInfo{
-				UID: buf.UID, InternalDate: buf.InternalDate, Size: buf.RFC822Size, Flags: buf.Flags,
+				UID: buf.UID, InternalDate: buf.InternalDate, Size: buf.RFC822Size, Flags: flagSets.of(buf.Flags),
 			})
 		}
 		if err := cmd.Close(); err != nil {
@@ -94,4 +96,26 @@ func sortUnique(msgs []MessageInfo) []MessageInfo {
 		out = append(out, m)
 	}
 	return out
+}
+
+// flagSets shares one slice among the messages with the same flags: a
+// folder of 100,000 messages has a handful of distinct flag sets, and a
+// slice of its own for each message would be most of the snapshot's memory.
+// Callers never modify MessageInfo.Flags.
+type flagSets map[string][]imap.Flag
+
+func (s flagSets) of(flags []imap.Flag) []imap.Flag {
+	if len(flags) == 0 {
+		return nil
+	}
+	var key strings.Builder
+	for _, f := range flags {
+		key.WriteString(string(f))
+		key.WriteByte(' ')
+	}
+	if shared, ok := s[key.String()]; ok {
+		return shared
+	}
+	s[key.String()] = flags
+	return flags
 }
