@@ -1,0 +1,108 @@
+package imapbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// DecodedWindows reports whether FetchWindow can fetch decoded windows of
+// a part (BINARY.PEEK[part]<offset.size>): the server has BINARY and the
+// connections are not STARTTLS ones, whose responses go-imap would fail to
+// parse (see originConn).
+func (b *Backend) DecodedWindows() bool {
+	return b.cfg.Account.Security != StartTLS && b.hasCap(imap.CapBinary)
+}
+
+// FetchWindow fetches at most size bytes of a section from offset, in one
+// UID FETCH: with decoded, BINARY.PEEK[path]<offset.size>, the part with
+// its transfer encoding undone by the server; otherwise
+// BODY.PEEK[section]<offset.size>, raw bytes, for sections named as in
+// FetchSection. The result is shorter than size at the end of the section
+// and empty past it.
+//
+// The bytes are read from the connection straight into one buffer of the
+// literal's size: no second copy, no growing.
+//
+// A server that cannot decode a part refuses with NO [UNKNOWN-CTE]; that
+// comes back as an *imap.Error, and the caller fetches the whole section
+// instead.
+func (b *Backend) FetchWindow(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64) ([]byte, error) {
+	if offset < 0 || size <= 0 {
+		return nil, fmt.Errorf("fetch window of message %d of %q: bad range %d+%d", uid, mailbox, offset, size)
+	}
+	partial := &imap.SectionPartial{Offset: offset, Size: size}
+	options := &imap.FetchOptions{UID: true}
+	if decoded {
+		options.BinarySection = []*imap.FetchItemBinarySection{{Part: path, Peek: true, Partial: partial}}
+	} else {
+		item := sectionItem(section, path)
+		item.Partial = partial
+		options.BodySection = []*imap.FetchItemBodySection{item}
+	}
+	var data []byte
+	found := false
+	err := b.do(ctx, mailbox, false, func(c *conn) error {
+		if uidValidity != 0 && c.uidValidity != uidValidity {
+			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
+		}
+		b.logf("uid fetch %q %d window %d+%d", mailbox, uid, offset, size)
+		data, found = nil, false
+		cmd := c.client.Fetch(imap.UIDSetNum(uid), options)
+		var readErr error
+		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+			for item := msg.Next(); item != nil; item = msg.Next() {
+				var lit imap.LiteralReader
+				switch item := item.(type) {
+				case imapclient.FetchItemDataBinarySection:
+					lit, found = item.Literal, true
+				case imapclient.FetchItemDataBodySection:
+					lit, found = item.Literal, true
+				default:
+					continue
+				}
+				if lit != nil && readErr == nil {
+					data, readErr = readLiteral(lit, size)
+				}
+			}
+		}
+		// Close drains what is left, so the connection stays usable.
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("fetch window %d+%d of message %d of %q: %w", offset, size, uid, mailbox, err)
+		}
+		if readErr != nil {
+			return fmt.Errorf("fetch window %d+%d of message %d of %q: %w", offset, size, uid, mailbox, readErr)
+		}
+		if !found {
+			return fmt.Errorf("fetch window of message %d of %q: %w", uid, mailbox, ErrNoMessage)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		data = []byte{} // NIL, or past the end: no bytes, not an error
+	}
+	return data, nil
+}
+
+var errLongWindow = errors.New("the server sent more than was asked")
+
+// readLiteral reads a literal whole into a buffer of its announced size,
+// refusing one larger than max (the server must not send more than asked).
+func readLiteral(lit imap.LiteralReader, max int64) ([]byte, error) {
+	n := lit.Size()
+	if n > max {
+		return nil, fmt.Errorf("%w (%d bytes for a window of %d)", errLongWindow, n, max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(lit, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
