@@ -64,4 +64,3 @@ func TestOriginConnPassesAnUnterminatedLine(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 }
-

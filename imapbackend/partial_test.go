@@ -35,8 +35,10 @@ func windowMessage(payload, plain []byte) []byte {
 
 func TestFetchWindow(t *testing.T) {
 	for name, newServer := range map[string]func(t *testing.T) *imaptest.Server{
-		"memory":  func(t *testing.T) *imaptest.Server { return imaptest.NewMemory(t) },
-		"dovecot": func(t *testing.T) *imaptest.Server { return imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'}) },
+		"memory": func(t *testing.T) *imaptest.Server { return imaptest.NewMemory(t) },
+		"dovecot": func(t *testing.T) *imaptest.Server {
+			return imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := newServer(t)
