@@ -162,8 +162,11 @@ func TestFaultCutDuringLargeCopy(t *testing.T) {
 	if before >= int64(len(payload)) {
 		t.Errorf("the cut came after %d bytes, not in the middle of the %d byte transfer", before, len(payload))
 	}
-	if total := m.proxy.BytesFromServer(); total < before+int64(len(payload)) {
-		t.Errorf("%d bytes came from the server, %d of them before the cut: the part was not fetched again in full", total, before)
+	// The part is streamed in windows: the ones cut are fetched again,
+	// those done before the cut are not. Every byte came at least once,
+	// and the cut cost at most what had come before it.
+	if total := m.proxy.BytesFromServer(); total < int64(len(payload)) || total > before+int64(len(payload)) {
+		t.Errorf("%d bytes came from the server, %d of them before the cut, for a %d byte part", total, before, len(payload))
 	}
 	got, err := os.ReadFile(dst)
 	if err != nil {
