@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/emersion/go-imap/v2"
@@ -33,13 +34,15 @@ const (
 	// chunkSize is the unit kept in the cache, and the first fetch, at
 	// open: small, so that open is quick and head reads little.
 	chunkSize = 256 << 10
-	// maxRunChunks bounds one fetch: 8 MiB, enough to keep a link with
-	// 50 ms of round trip busy with a few in flight.
-	maxRunChunks = 32
+	// maxRunChunks bounds one fetch: 4 MiB, enough to keep a link with
+	// 50 ms of round trip busy with three in flight, yet small enough that
+	// those three (raw base64 and its decoding: 2.4 times as much) stay
+	// well inside the memory imapfs allows itself beyond its cache.
+	maxRunChunks = 16
 	// maxAhead bounds how far read-ahead runs in front of the reader (and
 	// so the bytes in flight); it is also at most a quarter of the cache,
 	// so that what is fetched ahead is still cached when it is read.
-	maxAhead = 24 << 20
+	maxAhead = 16 << 20
 )
 
 // windowFetcher is what streaming needs of the backend, beyond Backend;
@@ -78,7 +81,8 @@ func (w *windowSlots) release() { <-w.slots }
 type streamSource struct {
 	section string // for FetchWindow: "TEXT", "" (BODY[]) or a part number
 	path    []int
-	decoded bool
+	decoded bool // windows decoded by the server (BINARY)
+	base64  bool // first try raw windows decoded here (stream_base64.go)
 	size    int64
 }
 
@@ -103,10 +107,12 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 		src.path = f.part.Path
 		switch f.part.Encoding {
 		case "base64", "quoted-printable":
+			// Decoded windows are the way back when raw ones do not fit
+			// a regular layout; without them, the whole fetch.
 			if !w.DecodedWindows() {
 				return streamSource{}, false
 			}
-			src.decoded = true
+			src.decoded, src.base64 = true, f.part.Encoding == "base64"
 		}
 	}
 	return src, true
@@ -118,6 +124,10 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 type fileStream struct {
 	f   *SectionFile
 	src streamSource
+	// layout is the base64 layout raw windows assume, nil once one did
+	// not fit (or for a source that is not base64): then the server
+	// decodes.
+	layout atomic.Pointer[b64Layout]
 
 	mu       sync.Mutex
 	inflight map[int64]*chunkCall
@@ -134,6 +144,10 @@ func (f *SectionFile) fileStream(src streamSource) *fileStream {
 	defer f.streamMu.Unlock()
 	if f.stream == nil || f.stream.src.size != src.size {
 		f.stream = &fileStream{f: f, src: src, inflight: make(map[int64]*chunkCall)}
+		if src.base64 {
+			l := defaultLayout
+			f.stream.layout.Store(&l)
+		}
 	}
 	return f.stream
 }
@@ -201,10 +215,9 @@ func (s *fileStream) claim(i, run int64) (int64, []*chunkCall) {
 // timeout, which also keeps a killed cp from leaving a command half read.
 func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall) {
 	m := s.f.msg
-	w := m.fsys.backend.(windowFetcher)
 	offset := first * chunkSize
 	size := min(int64(len(calls))*chunkSize, s.src.size-offset)
-	data, err := w.FetchWindow(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, size)
+	data, err := s.fetchRange(context.WithoutCancel(ctx), offset, size)
 	if err == nil && int64(len(data)) != size {
 		err = fmt.Errorf("%s: the server sent %d bytes at %d, %d expected: the size it gave is wrong", s.f.describe(), len(data), offset, size)
 	}
@@ -226,6 +239,61 @@ func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall)
 	s.mu.Unlock()
 }
 
+// fetchRange fetches the file's bytes [offset, offset+size): raw base64
+// decoded here while the layout holds, else as the source says.
+func (s *fileStream) fetchRange(ctx context.Context, offset, size int64) ([]byte, error) {
+	if l := s.layout.Load(); l != nil {
+		data, err := s.fetchBase64(ctx, *l, offset, size)
+		if !errors.Is(err, errLayout) {
+			return data, err
+		}
+		s.f.msg.fsys.logger.Printf("%s: %v at %d; the server decodes it instead", s.f.describe(), err, offset)
+		s.layout.Store(nil)
+	}
+	m := s.f.msg
+	return m.fsys.backend.(windowFetcher).FetchWindow(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, size)
+}
+
+// fetchBase64 fetches the raw bytes of the decoded range [offset,
+// offset+size) as laid out by l and decodes them. The first window may
+// show another layout than the one assumed: it is tried once.
+func (s *fileStream) fetchBase64(ctx context.Context, l b64Layout, offset, size int64) ([]byte, error) {
+	m := s.f.msg
+	r0, r1, c0, skip := l.rawRange(offset, offset+size)
+	raw, err := m.fsys.backend.(windowFetcher).FetchWindow(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0)
+	if err != nil {
+		return nil, err
+	}
+	other, detected := b64Layout{}, false
+	if offset == 0 {
+		other, detected = detectLayout(raw) // before decode reuses raw
+	}
+	data, err := l.decode(raw, c0)
+	if err != nil {
+		if detected && other != l {
+			s.layout.Store(&other)
+			return s.fetchBase64(ctx, other, offset, size)
+		}
+		return nil, err
+	}
+	if int64(len(data)) < skip+size {
+		return nil, errLayout // the part is shorter than BINARY.SIZE says
+	}
+	return data[skip : skip+size : skip+size], nil
+}
+
+// serial reports whether read-ahead must wait for the fetch in flight:
+// a server decoding the part (Dovecot) does so once per connection, so
+// decoded windows go one at a time, on the connection that has it.
+func (s *fileStream) serial() bool {
+	if !s.src.decoded || s.layout.Load() != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) > 0
+}
+
 // ahead starts fetches of the chunks of [from, to) that are neither cached
 // nor in flight, in runs of at most maxRunChunks, as long as read-ahead
 // slots are free. It returns where the fetches started so far end.
@@ -235,6 +303,9 @@ func (s *fileStream) ahead(ctx context.Context, from, to int64) int64 {
 	i := from / chunkSize
 	last := (to + chunkSize - 1) / chunkSize
 	for i < last {
+		if s.serial() {
+			return i * chunkSize
+		}
 		first, calls := s.claim(i, min(maxRunChunks, last-i))
 		if len(calls) == 0 {
 			i++ // cached or in flight already
