@@ -50,38 +50,35 @@ func (l b64Layout) rawRange(d0, d1 int64) (r0, r1, c0, skip int64) {
 
 // decode checks raw, whose first byte is base64 character c0, against the
 // layout and decodes it. It overwrites raw: the characters are gathered in
-// place, since a window and its decoding are the largest buffers imapfs
-// holds beyond its cache.
+// place, a line at a time, since a window and its decoding are the largest
+// buffers imapfs holds beyond its cache.
 func (l b64Layout) decode(raw []byte, c0 int64) ([]byte, error) {
 	clean := raw[:0]
 	pos := c0 % l.line
-	for i := 0; i < len(raw); {
+	for i := int64(0); i < int64(len(raw)); {
 		if pos == l.line {
 			switch {
-			case l.eol == 2 && i+1 < len(raw) && raw[i] == '\r' && raw[i+1] == '\n':
-				i += 2
+			case l.eol == 2 && i+1 < int64(len(raw)) && raw[i] == '\r' && raw[i+1] == '\n':
 			case l.eol == 1 && raw[i] == '\n':
-				i++
 			default:
 				return nil, errLayout
 			}
-			pos = 0
+			i, pos = i+l.eol, 0
 			continue
 		}
-		ch := raw[i]
-		if ch != '=' && base64Alphabet[ch] == 0 {
-			return nil, errLayout
-		}
-		clean = append(clean, ch)
-		i++
-		pos++
+		n := min(l.line-pos, int64(len(raw))-i)
+		clean = append(clean, raw[i:i+n]...) // never past i: a move within raw
+		i, pos = i+n, pos+n
 	}
 	if len(clean)%4 != 0 {
 		return nil, errLayout
 	}
+	pad := len(clean) - len(bytes.TrimRight(clean, "="))
 	out := make([]byte, len(clean)/4*3)
+	// The decoder checks the alphabet, and skips CR and LF, which a line
+	// must not hold: the count of bytes out tells.
 	n, err := base64.StdEncoding.Decode(out, clean)
-	if err != nil {
+	if err != nil || n != len(out)-pad {
 		return nil, errLayout
 	}
 	return out[:n], nil
@@ -102,10 +99,3 @@ func detectLayout(raw []byte) (b64Layout, bool) {
 	}
 	return l, true
 }
-
-var base64Alphabet = func() (t [256]byte) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") {
-		t[c] = 1
-	}
-	return t
-}()

@@ -62,3 +62,12 @@ func TestBase64LayoutMismatch(t *testing.T) {
 		t.Errorf("a stray character: %v, want errLayout", err)
 	}
 }
+
+func TestBase64LayoutLineEndInsideALine(t *testing.T) {
+	raw := encodeLines(make([]byte, 3000), 76, "\r\n")
+	raw[100] = '\n' // inside the second line
+	r0, r1, c0, _ := defaultLayout.rawRange(0, 3000)
+	if _, err := defaultLayout.decode(raw[r0:min(r1, int64(len(raw)))], c0); !errors.Is(err, errLayout) {
+		t.Errorf("a line end inside a line: %v, want errLayout", err)
+	}
+}
