@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,11 +36,10 @@ const (
 	// chunkSize is the unit kept in the cache, and the first fetch, at
 	// open: small, so that open is quick and head reads little.
 	chunkSize = 256 << 10
-	// maxRunChunks bounds one fetch: 4 MiB, enough to keep a link with
-	// 50 ms of round trip busy with three in flight, yet small enough that
-	// those three (raw base64 and its decoding: 2.4 times as much) stay
-	// well inside the memory imapfs allows itself beyond its cache.
-	maxRunChunks = 16
+	// maxRunChunks bounds one fetch: 16 MiB, enough to keep a link with
+	// 50 ms of round trip busy. A window is read a chunk at a time, so
+	// its size costs no memory beyond the chunks in the cache.
+	maxRunChunks = 64
 	// maxAhead bounds how far read-ahead runs in front of the reader (and
 	// so the bytes in flight); it is also at most a quarter of the cache,
 	// so that what is fetched ahead is still cached when it is read.
@@ -48,9 +49,9 @@ const (
 // windowFetcher is what streaming needs of the backend, beyond Backend;
 // *imapbackend.Backend has it. A backend without it gets whole fetches.
 type windowFetcher interface {
-	// FetchWindow fetches at most size bytes of a section from offset:
-	// decoded (BINARY) or raw.
-	FetchWindow(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64) ([]byte, error)
+	// FetchWindowTo fetches at most size bytes of a section from offset,
+	// decoded (BINARY) or raw, handing them to sink as they arrive.
+	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
 	// DecodedWindows reports whether decoded windows can be fetched.
 	DecodedWindows() bool
 }
@@ -131,6 +132,7 @@ type fileStream struct {
 
 	mu       sync.Mutex
 	inflight map[int64]*chunkCall
+	running  int // fetches in flight
 }
 
 type chunkCall struct {
@@ -210,88 +212,167 @@ func (s *fileStream) claim(i, run int64) (int64, []*chunkCall) {
 }
 
 // fetch fetches the chunks first.. of calls in one window and completes
-// the calls. The fetch does not end with the reader that asked for it:
-// others may be waiting on it, and the backend bounds it with its own
-// timeout, which also keeps a killed cp from leaving a command half read.
+// each call as soon as its bytes are in, so the reader goes on while the
+// rest of the window arrives. The fetch does not end with the reader that
+// asked for it: others may be waiting on it, and the backend bounds it
+// with its own timeout, which also keeps a killed cp from leaving a
+// command half read. A window that breaks off fails the chunks not in yet;
+// their next read fetches them again.
 func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall) {
-	m := s.f.msg
-	offset := first * chunkSize
-	size := min(int64(len(calls))*chunkSize, s.src.size-offset)
-	data, err := s.fetchRange(context.WithoutCancel(ctx), offset, size)
-	if err == nil && int64(len(data)) != size {
-		err = fmt.Errorf("%s: the server sent %d bytes at %d, %d expected: the size it gave is wrong", s.f.describe(), len(data), offset, size)
-	}
-	for k, call := range calls {
-		i := first + int64(k)
+	ctx = context.WithoutCancel(ctx)
+	s.mu.Lock()
+	s.running++
+	s.mu.Unlock()
+	done := 0
+	for done < len(calls) {
+		n, err := s.fetchFrom(ctx, first+int64(done), calls[done:])
+		done += n
+		switch {
+		case errors.Is(err, errNewLayout):
+			continue // the first window showed the part's layout: again with it
+		case errors.Is(err, errLayout) && s.layout.Load() != nil:
+			s.f.msg.fsys.logger.Printf("%s: %v, at chunk %d; the server decodes it instead", s.f.describe(), err, first+int64(done))
+			s.layout.Store(nil)
+			continue
+		case err == nil && n == 0:
+			err = fmt.Errorf("%s: the server sent no bytes at %d: the size it gave is wrong", s.f.describe(), (first+int64(done))*chunkSize)
+		case err != nil && n > 0 && done < len(calls):
+			// Broken off after some chunks (a lost connection): ask for
+			// the rest. Each round completes a chunk at least, so this
+			// ends.
+			continue
+		}
 		if err != nil {
-			call.err = err
-		} else {
-			from := int64(k) * chunkSize
-			call.data = data[from : from+s.chunkLen(i) : from+s.chunkLen(i)]
-			m.fsys.cache.Add(s.key(i), call.data)
+			for k := done; k < len(calls); k++ {
+				s.complete(first+int64(k), calls[k], nil, err)
+			}
+			break
 		}
 	}
 	s.mu.Lock()
-	for k, call := range calls {
-		delete(s.inflight, first+int64(k))
-		close(call.done)
-	}
+	s.running--
 	s.mu.Unlock()
 }
 
-// fetchRange fetches the file's bytes [offset, offset+size): raw base64
-// decoded here while the layout holds, else as the source says.
-func (s *fileStream) fetchRange(ctx context.Context, offset, size int64) ([]byte, error) {
-	if l := s.layout.Load(); l != nil {
-		data, err := s.fetchBase64(ctx, *l, offset, size)
-		if !errors.Is(err, errLayout) {
-			return data, err
-		}
-		s.f.msg.fsys.logger.Printf("%s: %v at %d; the server decodes it instead", s.f.describe(), err, offset)
-		s.layout.Store(nil)
+// complete hands chunk i to the readers waiting on call, and to the cache.
+func (s *fileStream) complete(i int64, call *chunkCall, data []byte, err error) {
+	if err == nil {
+		s.f.msg.fsys.cache.Add(s.key(i), data)
 	}
-	m := s.f.msg
-	return m.fsys.backend.(windowFetcher).FetchWindow(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, size)
+	call.data, call.err = data, err
+	s.mu.Lock()
+	delete(s.inflight, i)
+	s.mu.Unlock()
+	close(call.done)
 }
 
-// fetchBase64 fetches the raw bytes of the decoded range [offset,
-// offset+size) as laid out by l and decodes them. The first window may
-// show another layout than the one assumed: it is tried once.
-func (s *fileStream) fetchBase64(ctx context.Context, l b64Layout, offset, size int64) ([]byte, error) {
+var (
+	errShortWindow = errors.New("the server sent fewer bytes than the size it gave")
+	errNewLayout   = errors.New("base64 layout learnt from the first window")
+)
+
+// fetchFrom fetches chunks first.. in one window and returns how many it
+// completed.
+func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkCall) (int, error) {
 	m := s.f.msg
-	r0, r1, c0, skip := l.rawRange(offset, offset+size)
-	raw, err := m.fsys.backend.(windowFetcher).FetchWindow(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0)
-	if err != nil {
-		return nil, err
+	w := m.fsys.backend.(windowFetcher)
+	offset := first * chunkSize
+	end := min(offset+int64(len(calls))*chunkSize, s.src.size)
+	completed := 0
+	l := s.layout.Load()
+	if l == nil {
+		err := w.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, end-offset, func(r io.Reader, n int64) error {
+			pos := int64(0)
+			for k := range calls {
+				want := s.chunkLen(first + int64(k))
+				if pos+want > n {
+					return errShortWindow
+				}
+				pos += want
+				if k < completed { // a retry from the start
+					if _, err := io.CopyN(io.Discard, r, want); err != nil {
+						return err
+					}
+					continue
+				}
+				buf := make([]byte, want)
+				if _, err := io.ReadFull(r, buf); err != nil {
+					return err
+				}
+				s.complete(first+int64(k), calls[k], buf, nil)
+				completed++
+			}
+			return nil
+		})
+		return completed, err
 	}
-	other, detected := b64Layout{}, false
-	if offset == 0 {
-		other, detected = detectLayout(raw) // before decode reuses raw
-	}
-	data, err := l.decode(raw, c0)
-	if err != nil {
-		if detected && other != l {
-			s.layout.Store(&other)
-			return s.fetchBase64(ctx, other, offset, size)
+	r0, r1, _, _ := l.rawRange(offset, end)
+	err := w.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0, func(r io.Reader, n int64) error {
+		// buf holds the raw bytes from bufStart on that are read and
+		// still needed: a chunk's raw range overlaps the next one's by the
+		// group of 4 characters the boundary falls in.
+		var buf, scratch []byte
+		bufStart := r0
+		for k := range calls {
+			i := first + int64(k)
+			want := s.chunkLen(i)
+			a0, a1, c0, skip := l.rawRange(i*chunkSize, i*chunkSize+want)
+			if a1-r0 > n {
+				return errShortWindow
+			}
+			if more := a1 - bufStart - int64(len(buf)); more > 0 {
+				buf = slices.Grow(buf, int(more))
+				if _, err := io.ReadFull(r, buf[len(buf):len(buf)+int(more)]); err != nil {
+					return err
+				}
+				buf = buf[:len(buf)+int(more)]
+			}
+			raw := buf[a0-bufStart : a1-bufStart]
+			if k >= completed {
+				scratch = append(scratch[:0], raw...) // decode works in place
+				data, err := l.decode(scratch, c0)
+				if err == nil && int64(len(data)) < skip+want {
+					err = errLayout // shorter than the server's BINARY.SIZE
+				}
+				if err != nil {
+					if other, ok := detectLayout(raw); ok && i == 0 && other != *l {
+						s.layout.Store(&other)
+						return errNewLayout
+					}
+					return err
+				}
+				s.complete(i, calls[k], data[skip:skip+want:skip+want], nil)
+				completed++
+			}
+			// Keep only what the next chunk needs (it may start after a
+			// line end not read yet).
+			next := a1
+			if k+1 < len(calls) {
+				n0, _, _, _ := l.rawRange((i+1)*chunkSize, (i+1)*chunkSize+1)
+				next = min(n0, a1)
+			}
+			buf = append(buf[:0], buf[next-bufStart:]...)
+			bufStart = next
 		}
-		return nil, err
-	}
-	if int64(len(data)) < skip+size {
-		return nil, errLayout // the part is shorter than BINARY.SIZE says
-	}
-	return data[skip : skip+size : skip+size], nil
+		return nil
+	})
+	return completed, err
 }
 
-// serial reports whether read-ahead must wait for the fetch in flight:
-// a server decoding the part (Dovecot) does so once per connection, so
-// decoded windows go one at a time, on the connection that has it.
-func (s *fileStream) serial() bool {
-	if !s.src.decoded || s.layout.Load() != nil {
-		return false
+// busy reports whether read-ahead must wait for the fetches in flight: a
+// reader gets its bytes as a window arrives, so two windows in flight keep
+// the link busy across the round trip between them; more only make the
+// server seek and compete for its CPU. A server decoding the part
+// (Dovecot) does so once per connection, so decoded windows go one at a
+// time, on the connection that has it.
+func (s *fileStream) busy() bool {
+	limit := 2
+	if s.src.decoded && s.layout.Load() == nil {
+		limit = 1
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.inflight) > 0
+	return s.running >= limit
 }
 
 // ahead starts fetches of the chunks of [from, to) that are neither cached
@@ -303,7 +384,7 @@ func (s *fileStream) ahead(ctx context.Context, from, to int64) int64 {
 	i := from / chunkSize
 	last := (to + chunkSize - 1) / chunkSize
 	for i < last {
-		if s.serial() {
+		if s.busy() {
 			return i * chunkSize
 		}
 		first, calls := s.claim(i, min(maxRunChunks, last-i))

@@ -32,8 +32,35 @@ func (b *Backend) DecodedWindows() bool {
 // comes back as an *imap.Error, and the caller fetches the whole section
 // instead.
 func (b *Backend) FetchWindow(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64) ([]byte, error) {
+	var data []byte
+	err := b.FetchWindowTo(ctx, mailbox, uidValidity, uid, section, path, decoded, offset, size, func(r io.Reader, n int64) error {
+		data = make([]byte, n)
+		_, err := io.ReadFull(r, data)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		data = []byte{} // NIL, or past the end: no bytes, not an error
+	}
+	return data, nil
+}
+
+// FetchWindowTo is FetchWindow handing the bytes to sink as they come off
+// the connection, n of them (never more than size), so that a reader can
+// use the first before the last have arrived. sink runs on the
+// connection's goroutine: it must only read and keep, never wait on
+// anything else. It is not called for a message whose section is NIL or
+// empty past its end.
+//
+// A connection that breaks before sink is called is retried once, as
+// every operation is; once sink has had bytes, the error is returned
+// instead, so that the caller asks again for what it still lacks rather
+// than for the whole window.
+func (b *Backend) FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error {
 	if offset < 0 || size <= 0 {
-		return nil, fmt.Errorf("fetch window of message %d of %q: bad range %d+%d", uid, mailbox, offset, size)
+		return fmt.Errorf("fetch window of message %d of %q: bad range %d+%d", uid, mailbox, offset, size)
 	}
 	partial := &imap.SectionPartial{Offset: offset, Size: size}
 	options := &imap.FetchOptions{UID: true}
@@ -44,16 +71,15 @@ func (b *Backend) FetchWindow(ctx context.Context, mailbox string, uidValidity u
 		item.Partial = partial
 		options.BodySection = []*imap.FetchItemBodySection{item}
 	}
-	var data []byte
-	found := false
-	err := b.do(ctx, mailbox, false, func(c *conn) error {
+	sunk := false
+	op := func(c *conn) error {
 		if uidValidity != 0 && c.uidValidity != uidValidity {
 			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
 		}
 		b.logf("uid fetch %q %d window %d+%d", mailbox, uid, offset, size)
-		data, found = nil, false
+		found := false
 		cmd := c.client.Fetch(imap.UIDSetNum(uid), options)
-		var readErr error
+		var sinkErr error
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 			for item := msg.Next(); item != nil; item = msg.Next() {
 				var lit imap.LiteralReader
@@ -65,44 +91,36 @@ func (b *Backend) FetchWindow(ctx context.Context, mailbox string, uidValidity u
 				default:
 					continue
 				}
-				if lit != nil && readErr == nil {
-					data, readErr = readLiteral(lit, size)
+				if lit == nil || sinkErr != nil {
+					continue
+				}
+				if n := lit.Size(); n > size {
+					sinkErr = fmt.Errorf("%w (%d bytes for a window of %d)", errLongWindow, n, size)
+				} else if n > 0 {
+					sunk = true
+					sinkErr = sink(lit, n)
 				}
 			}
 		}
-		// Close drains what is left, so the connection stays usable.
+		// Close drains what is left (also what sink did not read), so the
+		// connection stays usable.
 		if err := cmd.Close(); err != nil {
 			return fmt.Errorf("fetch window %d+%d of message %d of %q: %w", offset, size, uid, mailbox, err)
 		}
-		if readErr != nil {
-			return fmt.Errorf("fetch window %d+%d of message %d of %q: %w", offset, size, uid, mailbox, readErr)
+		if sinkErr != nil {
+			return fmt.Errorf("fetch window %d+%d of message %d of %q: %w", offset, size, uid, mailbox, sinkErr)
 		}
 		if !found {
 			return fmt.Errorf("fetch window of message %d of %q: %w", uid, mailbox, ErrNoMessage)
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	if data == nil {
-		data = []byte{} // NIL, or past the end: no bytes, not an error
+	err := b.doOnce(ctx, mailbox, false, op)
+	if errors.Is(err, errConnBroken) && !sunk && ctx.Err() == nil {
+		b.logf("connection lost, retrying once: %v", err)
+		err = b.doOnce(ctx, mailbox, false, op)
 	}
-	return data, nil
+	return err
 }
 
 var errLongWindow = errors.New("the server sent more than was asked")
-
-// readLiteral reads a literal whole into a buffer of its announced size,
-// refusing one larger than max (the server must not send more than asked).
-func readLiteral(lit imap.LiteralReader, max int64) ([]byte, error) {
-	n := lit.Size()
-	if n > max {
-		return nil, fmt.Errorf("%w (%d bytes for a window of %d)", errLongWindow, n, max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(lit, buf); err != nil {
-		return nil, err
-	}
-	return buf, nil
-}
