@@ -19,17 +19,18 @@ import (
 )
 
 // A large file of exact size is not fetched whole when it is opened: it is
-// read in chunks, fetched by byte range (BINARY.PEEK[2]<offset.size>, or
-// BODY.PEEK[...]<offset.size> for bytes that need no decoding) and kept in
-// the content cache like any other content, so that the cache budget
-// bounds the memory a 100 MB attachment takes, `head -c 1000` of it costs
-// one small fetch, and a second `cp` is served from the cache (or, past
-// the budget, from the kernel's page cache: the file is opened with
+// read in chunks, fetched by byte range (BODY.PEEK[...]<offset.size>: raw
+// bytes, for base64 decoded here as they arrive, see stream_base64.go; or
+// BINARY.PEEK[2]<offset.size>, decoded by the server) and kept in the
+// content cache like any other content, so that the cache budget bounds
+// the memory a 100 MB attachment takes, `head -c 1000` of it costs one
+// small fetch, and a second `cp` is served from the cache (or, past the
+// budget, from the kernel's page cache: the file is opened with
 // FOPEN_KEEP_CACHE and its exact size).
 //
-// A reader going through the file in order gets read-ahead: fetches of the
-// next chunks, several at once on the connection pool, each of several
-// chunks, growing as the reader keeps going, so that the link stays busy.
+// A reader going through the file in order gets read-ahead: windows of
+// the next chunks, growing as the reader keeps going, two in flight so
+// that the link stays busy across the round trip between them.
 const (
 	// streamThreshold: files larger than this are streamed.
 	streamThreshold = 1 << 20
@@ -44,6 +45,9 @@ const (
 	// so the bytes in flight); it is also at most a quarter of the cache,
 	// so that what is fetched ahead is still cached when it is read.
 	maxAhead = 16 << 20
+	// minStreamCache: a cache too small to keep a few chunks until they
+	// are read leaves large files to the whole fetch.
+	minStreamCache = 4 * chunkSize
 )
 
 // windowFetcher is what streaming needs of the backend, beyond Backend;
@@ -80,7 +84,7 @@ func (w *windowSlots) release() { <-w.slots }
 
 // streamSource says how a file's chunks are fetched.
 type streamSource struct {
-	section string // for FetchWindow: "TEXT", "" (BODY[]) or a part number
+	section string // for FetchWindowTo: "TEXT", "" (BODY[]) or a part number
 	path    []int
 	decoded bool // windows decoded by the server (BINARY)
 	base64  bool // first try raw windows decoded here (stream_base64.go)
@@ -92,7 +96,7 @@ type streamSource struct {
 // server's offsets are not ours), or encoded on a server without BINARY.
 func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 	w, ok := f.msg.fsys.backend.(windowFetcher)
-	if !ok || size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < 4*maxRunChunks*chunkSize {
+	if !ok || size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < minStreamCache {
 		return streamSource{}, false
 	}
 	src := streamSource{section: f.section, size: size}
@@ -185,7 +189,9 @@ func (s *fileStream) chunk(ctx context.Context, i int64, run int64) ([]byte, err
 				return s.chunk(ctx, i, 1)
 			}
 		} else {
-			s.fetch(ctx, first, calls)
+			// The window goes on after its first chunk is in, for the
+			// reads to come, while this one returns.
+			go s.fetch(ctx, first, calls)
 			call = calls[0]
 		}
 	}

@@ -99,6 +99,11 @@ func (b *Backend) FetchWindowTo(ctx context.Context, mailbox string, uidValidity
 				} else if n > 0 {
 					sunk = true
 					sinkErr = sink(lit, n)
+					if sinkErr == nil {
+						// Up to the end, which hands the connection back
+						// to go-imap's reader.
+						_, sinkErr = io.Copy(io.Discard, lit)
+					}
 				}
 			}
 		}
