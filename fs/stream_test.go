@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,5 +221,40 @@ func TestStreamIrregularBase64(t *testing.T) {
 	}
 	if n := proxy.BytesFromServer(); n > int64(len(payload))*3/2 {
 		t.Errorf("cp took %d bytes from the server for a %d byte part", n, len(payload))
+	}
+}
+
+// TestStreamQuotedPrintable: a large quoted-printable part is streamed in
+// windows the server decodes (BINARY), and reads as the decoded text.
+func TestStreamQuotedPrintable(t *testing.T) {
+	srv := imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	var text, qp bytes.Buffer
+	for i := 0; text.Len() < 2<<20; i++ {
+		line := "line " + strconv.Itoa(i) + " caf\xc3\xa9 = 3\r\n"
+		text.WriteString(line)
+		qp.WriteString("line " + strconv.Itoa(i) + " caf=C3=A9 =3D 3\r\n")
+	}
+	msg := "From: a@example.org\r\nSubject: qp\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n" +
+		"--XX\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n" +
+		"--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Disposition: attachment; filename=log.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		qp.String() + "--XX--\r\n"
+	uid, err := srv.Append("INBOX", []byte(msg), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The line end before the boundary belongs to the boundary.
+	want := strings.TrimSuffix(text.String(), "\r\n")
+	m, proxy := streamMount(t, srv)
+	src := filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)), "2")
+	if st, err := os.Stat(src); err != nil || st.Size() != int64(len(want)) {
+		t.Fatalf("stat: %v, %v; want %d bytes", st, err, len(want))
+	}
+	proxy.Reset()
+	if got := run(t, "cat", src); got != want {
+		t.Fatalf("cat of the quoted-printable part: %d bytes, not the %d decoded", len(got), len(want))
+	}
+	t.Logf("cat: %v, %d bytes from the server", proxy.Commands(), proxy.BytesFromServer())
+	if n := proxy.Commands()["UID FETCH"]; n < 2 {
+		t.Errorf("cat sent %d UID FETCH: not streamed", n)
 	}
 }
