@@ -37,14 +37,16 @@ const (
 	// chunkSize is the unit kept in the cache, and the first fetch, at
 	// open: small, so that open is quick and head reads little.
 	chunkSize = 256 << 10
-	// maxRunChunks bounds one fetch: 16 MiB, enough to keep a link with
-	// 50 ms of round trip busy. A window is read a chunk at a time, so
-	// its size costs no memory beyond the chunks in the cache.
-	maxRunChunks = 64
+	// maxRunChunks bounds one fetch: 32 MiB, enough to keep a link with
+	// 50 ms of round trip busy, and few enough windows for a server that
+	// reads a part from its start to every window's offset (Dovecot
+	// does). A window is read a chunk at a time, so its size costs no
+	// memory beyond the chunks in the cache.
+	maxRunChunks = 128
 	// maxAhead bounds how far read-ahead runs in front of the reader (and
 	// so the bytes in flight); it is also at most a quarter of the cache,
 	// so that what is fetched ahead is still cached when it is read.
-	maxAhead = 16 << 20
+	maxAhead = 32 << 20
 	// minStreamCache: a cache too small to keep a few chunks until they
 	// are read leaves large files to the whole fetch.
 	minStreamCache = 4 * chunkSize
@@ -477,8 +479,9 @@ const firstWindow = 4 * chunkSize
 // advance notes a read of [off, end) and, when the reader goes through the
 // file in order, keeps read-ahead going as the kernel does for disks: the
 // first window starts once a chunk has been read in order, and when the
-// reader reaches the middle of the last window the next one starts, twice
-// as large, up to maxAhead. A seek starts over. It returns how many chunks
+// reader reaches the middle of the last window the next one starts, four
+// times as large (a long round trip wants large windows soon), up to
+// maxAhead. A seek starts over. It returns how many chunks
 // a fetch this read has to make itself should take.
 func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
 	h.mu.Lock()
@@ -500,7 +503,7 @@ func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
 		return min(maxRunChunks, run)
 	}
 	limit := max(firstWindow, min(int64(maxAhead), h.s.f.msg.fsys.cache.Budget()/4))
-	window := min(max(2*h.window, firstWindow), limit)
+	window := min(max(4*h.window, firstWindow), limit)
 	from := max(h.aheadEnd, end)
 	to := from + window
 	prevWindow := h.window

@@ -75,7 +75,9 @@ func TestStreamLargeAttachment(t *testing.T) {
 		t.Errorf("dd of MiB 7 to 9 gave %d other bytes", len(got))
 	}
 	t.Logf("dd of 2 MiB in the middle: %d bytes from the server, %v", proxy.BytesFromServer(), proxy.Commands())
-	if n := proxy.BytesFromServer(); n >= 6<<20 {
+	// The windows there, and the read-ahead a reader going in order gets
+	// (1 MiB, then 4 MiB), in raw base64: far from the part's 28 MB.
+	if n := proxy.BytesFromServer(); n >= 10<<20 {
 		t.Errorf("dd of 2 MiB took %d bytes from the server", n)
 	}
 
