@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -26,6 +27,12 @@ type SectionFile struct {
 	// kernel's page cache serve reads, since the kernel cuts reads at the
 	// size it holds.
 	reported atomic.Int64
+
+	// Streaming (stream.go): the chunks in flight, shared by every open,
+	// and whether the server refused to decode the part in windows.
+	streamMu sync.Mutex
+	stream   *fileStream
+	noStream atomic.Bool
 }
 
 var (
@@ -91,6 +98,9 @@ func (f *SectionFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse
 func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
+	}
+	if h, ok, errno := f.openStreamed(ctx); ok || errno != 0 {
+		return h, fuse.FOPEN_KEEP_CACHE, errno
 	}
 	data, err := f.content(ctx)
 	if err != nil {

@@ -56,6 +56,7 @@ type FS struct {
 	structs      flight[*imapbackend.Structure]
 	statusFlight flight[*imapbackend.Status]
 	content      flight[[]byte]
+	windows      windowSlots // read-ahead of streamed files (stream.go)
 }
 
 // New returns the file system for one account; Root gives its root node.

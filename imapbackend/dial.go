@@ -81,7 +81,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 			netConn.Close()
 			return nil, fmt.Errorf("TLS with %s: %w", acct.Addr(), describeTLSError(tlsCfg.ServerName, err))
 		}
-		client = imapclient.New(tlsConn, options)
+		client = imapclient.New(newOriginConn(tlsConn), options)
 	case StartTLS:
 		client, err = imapclient.NewStartTLS(netConn, options)
 		if err != nil {
@@ -92,7 +92,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 			return nil, fmt.Errorf("STARTTLS with %s (imap:// requires it; use imaps:// for port 993): %w", acct.Addr(), err)
 		}
 	default:
-		client = imapclient.New(netConn, options)
+		client = imapclient.New(newOriginConn(netConn), options)
 	}
 	if err := client.WaitGreeting(); err != nil {
 		client.Close()

@@ -70,9 +70,12 @@ func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
 		<-p.slots
 		return nil, errClosed
 	}
+	// The connection used last comes first: the server may still hold
+	// what it worked out for that command (Dovecot keeps the part it
+	// decoded for BINARY, which a window of the same part reuses).
 	pick := -1
-	for i, c := range p.idle {
-		if c.selected == mailbox {
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if p.idle[i].selected == mailbox {
 			pick = i
 			break
 		}

@@ -224,6 +224,7 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 		return err
 	}
 	defer backend.Close()
+	setMemoryLimit(int64(mf.cacheSize))
 	opts := imapfs.Options{Cache: cache.New(int64(mf.cacheSize)), Logger: logger, ReadOnly: mf.readOnly}
 	mo := imapfs.MountOptions{FsName: cfg.Account.String(), Debug: mf.debug, AllowOther: mf.allowOther}
 	applyOwnership(mf.owner, &opts, &mo)

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"os"
+	"runtime/debug"
+	"testing"
+)
+
+func TestSetMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	t.Run("cache plus headroom", func(t *testing.T) {
+		t.Setenv("GOMEMLIMIT", "") // restored after the test
+		os.Unsetenv("GOMEMLIMIT")
+		if got := setMemoryLimit(256 << 20); got != 256<<20+memoryHeadroom {
+			t.Errorf("limit = %d", got)
+		}
+		if got := debug.SetMemoryLimit(-1); got != 256<<20+memoryHeadroom {
+			t.Errorf("runtime limit = %d, want %d", got, 256<<20+memoryHeadroom)
+		}
+	})
+	t.Run("GOMEMLIMIT wins", func(t *testing.T) {
+		t.Setenv("GOMEMLIMIT", "1GiB")
+		debug.SetMemoryLimit(1 << 30) // what the runtime read from it at start
+		if got := setMemoryLimit(256 << 20); got != 1<<30 {
+			t.Errorf("limit = %d with GOMEMLIMIT=1GiB", got)
+		}
+	})
+}

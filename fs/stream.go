@@ -1,0 +1,264 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/emersion/go-imap/v2"
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// A large file of exact size is not fetched whole when it is opened: it is
+// read in chunks, fetched by byte range (BODY.PEEK[...]<offset.size>: raw
+// bytes, for base64 decoded here as they arrive, see stream_base64.go; or
+// BINARY.PEEK[2]<offset.size>, decoded by the server) and kept in the
+// content cache like any other content, so that the cache budget bounds
+// the memory a 100 MB attachment takes, `head -c 1000` of it costs one
+// small fetch, and a second `cp` is served from the cache (or, past the
+// budget, from the kernel's page cache: the file is opened with
+// FOPEN_KEEP_CACHE and its exact size).
+//
+// A reader going through the file in order gets read-ahead: windows of
+// the next chunks, growing as the reader keeps going, two in flight so
+// that the link stays busy across the round trip between them.
+const (
+	// streamThreshold: files larger than this are streamed.
+	streamThreshold = 1 << 20
+	// chunkSize is the unit kept in the cache, and the first fetch, at
+	// open: small, so that open is quick and head reads little.
+	chunkSize = 256 << 10
+	// maxRunChunks bounds one fetch: 32 MiB, enough to keep a link with
+	// 50 ms of round trip busy, and few enough windows for a server that
+	// reads a part from its start to every window's offset (Dovecot
+	// does). A window is read a chunk at a time, so its size costs no
+	// memory beyond the chunks in the cache.
+	maxRunChunks = 128
+	// maxAhead bounds how far read-ahead runs in front of the reader (and
+	// so the bytes in flight); it is also at most a quarter of the cache,
+	// so that what is fetched ahead is still cached when it is read.
+	maxAhead = 32 << 20
+	// minStreamCache: a cache too small to keep a few chunks until they
+	// are read leaves large files to the whole fetch.
+	minStreamCache = 4 * chunkSize
+)
+
+// windowFetcher is what streaming needs of the backend, beyond Backend;
+// *imapbackend.Backend has it. A backend without it gets whole fetches.
+type windowFetcher interface {
+	// FetchWindowTo fetches at most size bytes of a section from offset,
+	// decoded (BINARY) or raw, handing them to sink as they arrive.
+	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
+	// DecodedWindows reports whether decoded windows can be fetched.
+	DecodedWindows() bool
+}
+
+// windowSlots bounds the read-ahead fetches in flight over the whole mount
+// to one less than the connections, so that a read someone waits for
+// always finds a connection.
+type windowSlots struct {
+	once  sync.Once
+	slots chan struct{}
+}
+
+func (w *windowSlots) tryAcquire(f *FS) bool {
+	w.once.Do(func() {
+		w.slots = make(chan struct{}, max(1, f.backend.Stats().MaxConns-1))
+	})
+	select {
+	case w.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *windowSlots) release() { <-w.slots }
+
+// streamSource says how a file's chunks are fetched.
+type streamSource struct {
+	section string // for FetchWindowTo: "TEXT", "" (BODY[]) or a part number
+	path    []int
+	decoded bool // windows decoded by the server (BINARY)
+	base64  bool // first try raw windows decoded here (stream_base64.go)
+	size    int64
+}
+
+// streamable reports how f can be streamed, or false when it is to be
+// fetched whole: small, of unknown size, converted from its charset (the
+// server's offsets are not ours), or encoded on a server without BINARY.
+func (f *SectionFile) streamable(size int64) (streamSource, bool) {
+	w, ok := f.msg.fsys.backend.(windowFetcher)
+	if !ok || size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < minStreamCache {
+		return streamSource{}, false
+	}
+	src := streamSource{section: f.section, size: size}
+	switch {
+	case f.part == nil && f.section == sectionText:
+	case f.part == nil && f.section == fileMessage:
+		src.section = ""
+	case f.part == nil:
+		return streamSource{}, false
+	case convertsCharset(*f.part):
+		return streamSource{}, false
+	default:
+		src.path = f.part.Path
+		switch f.part.Encoding {
+		case "base64", "quoted-printable":
+			// Decoded windows are the way back when raw ones do not fit
+			// a regular layout; without them, the whole fetch.
+			if !w.DecodedWindows() {
+				return streamSource{}, false
+			}
+			src.decoded, src.base64 = true, f.part.Encoding == "base64"
+		}
+	}
+	return src, true
+}
+
+// streamHandle is one open of a streamed file: where its reader is, for
+// read-ahead. The content is in the cache, never in the handle.
+type streamHandle struct {
+	s *fileStream
+
+	mu       sync.Mutex
+	next     int64 // where the last read ended
+	seq      int64 // bytes read in order up to next
+	window   int64 // size of the last read-ahead window; 0 before the first
+	aheadEnd int64 // read-ahead has been started up to here
+	marker   int64 // a read reaching here starts the next window
+}
+
+var _ gofs.FileReader = (*streamHandle)(nil)
+
+func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	s := h.s
+	if off >= s.src.size || len(dest) == 0 {
+		return fuse.ReadResultData(nil), 0
+	}
+	end := min(off+int64(len(dest)), s.src.size)
+	run := h.advance(ctx, off, end)
+	first, last := off/chunkSize, (end-1)/chunkSize
+	var out []byte
+	for i := first; i <= last; i++ {
+		data, err := s.chunk(ctx, i, run)
+		if errors.Is(err, errNotFetched) {
+			data, err = s.chunk(ctx, i, run)
+		}
+		if err != nil {
+			// This read fails; the next one tries again.
+			return nil, s.f.msg.fsys.errno(s.f.describe(), err)
+		}
+		from, to := max(off-i*chunkSize, 0), min(end-i*chunkSize, int64(len(data)))
+		if first == last {
+			return fuse.ReadResultData(data[from:to]), 0
+		}
+		if out == nil {
+			out = dest[:0]
+		}
+		out = append(out, data[from:to]...)
+	}
+	return fuse.ReadResultData(out), 0
+}
+
+// firstWindow is the first read-ahead window of a reader going in order.
+const firstWindow = 4 * chunkSize
+
+// advance notes a read of [off, end) and, when the reader goes through the
+// file in order, keeps read-ahead going as the kernel does for disks: the
+// first window starts once a chunk has been read in order, and when the
+// reader reaches the middle of the last window the next one starts, four
+// times as large (a long round trip wants large windows soon), up to
+// maxAhead. A seek starts over. It returns how many chunks
+// a fetch this read has to make itself should take.
+func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
+	h.mu.Lock()
+	// The kernel's own read-ahead sends reads slightly out of order; a
+	// jump of more than a chunk is a seek.
+	if off >= h.next-chunkSize && off <= h.next+chunkSize {
+		h.seq += end - off
+	} else {
+		h.seq, h.window, h.aheadEnd, h.marker = end-off, 0, 0, 0
+	}
+	h.next = max(h.next, end)
+	if h.seq < chunkSize {
+		h.mu.Unlock()
+		return 1 // head, a seek: only what is asked for
+	}
+	if h.window > 0 && end < h.marker {
+		run := h.window / chunkSize
+		h.mu.Unlock()
+		return min(maxRunChunks, run)
+	}
+	limit := max(firstWindow, min(int64(maxAhead), h.s.f.msg.fsys.cache.Budget()/4))
+	window := min(max(4*h.window, firstWindow), limit)
+	from := max(h.aheadEnd, end)
+	to := from + window
+	prevWindow := h.window
+	h.window, h.aheadEnd, h.marker = window, to, from+window/2
+	h.mu.Unlock()
+
+	reached := h.s.ahead(context.WithoutCancel(ctx), from, to)
+	if reached < min(to, h.s.src.size) {
+		// No read-ahead slot free: try again on the next read, with the
+		// same window.
+		h.mu.Lock()
+		h.window, h.aheadEnd, h.marker = prevWindow, reached, end
+		h.mu.Unlock()
+	}
+	return min(maxRunChunks, window/chunkSize)
+}
+
+// openStream opens f as a stream of src: the first chunk is fetched now,
+// so that a failure shows as an error of open. A server that cannot
+// decode the part (BINARY refused: UNKNOWN-CTE) gets the whole fetch, now
+// and for later opens.
+func (f *SectionFile) openStream(ctx context.Context, src streamSource) (gofs.FileHandle, error) {
+	s := f.fileStream(src)
+	if _, err := s.chunk(ctx, 0, 1); err != nil {
+		var imapErr *imap.Error
+		if src.decoded && errors.As(err, &imapErr) {
+			f.noStream.Store(true)
+			return nil, errFetchWhole
+		}
+		return nil, err
+	}
+	return &streamHandle{s: s}, nil
+}
+
+// errFetchWhole tells Open to fetch the file whole after all.
+var errFetchWhole = errors.New("fetch the whole section")
+
+// openStreamed opens f as a stream when it is large, of exact size (and
+// the kernel has that size), not cached whole and streamable; ok is false
+// when f is to be opened as a whole instead.
+func (f *SectionFile) openStreamed(ctx context.Context) (h gofs.FileHandle, ok bool, errno syscall.Errno) {
+	m := f.msg
+	st, err := m.structure(ctx)
+	if err != nil {
+		return nil, false, m.fsys.errno(f.describe(), err)
+	}
+	size, exact := f.size(st)
+	if !exact || f.reported.Load() != size+1 || size <= streamThreshold {
+		return nil, false, 0
+	}
+	src, ok := f.streamable(size)
+	if !ok || m.fsys.cache.Contains(m.key(f.section)) {
+		return nil, false, 0
+	}
+	if data, ok := m.derive(f.section); ok {
+		m.fsys.cache.Add(m.key(f.section), data) // content finds it there
+		return nil, false, 0
+	}
+	h, err = f.openStream(ctx, src)
+	if errors.Is(err, errFetchWhole) {
+		return nil, false, 0
+	}
+	if err != nil {
+		return nil, false, m.fsys.errno(f.describe(), err)
+	}
+	return h, true, 0
+}
