@@ -1,0 +1,447 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapfs/imapfs/cache"
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// windowPartMax is the largest part (encoded size) read ahead in a window;
+// larger parts are fetched when opened, on their own.
+const windowPartMax = 1 << 20
+
+// prefetcher fetches windows of messages ahead of a reader (see
+// readAhead) and lets a reader that asks for a message of a window in
+// flight wait for that window rather than fetch the message alone.
+type prefetcher struct {
+	fsys   *FS
+	detect readAhead
+	store  *structStore
+	budget int64 // bytes one window may bring
+
+	mu       sync.Mutex
+	inflight map[itemKey]chan struct{} // closed when the item has arrived (or failed)
+
+	logged atomic.Bool // a background failure was logged: later ones are not
+}
+
+func newPrefetcher(f *FS) *prefetcher {
+	return &prefetcher{
+		fsys:     f,
+		store:    newStructStore(max(f.cache.Budget()/windowBudgetShare, 1<<20)),
+		budget:   max(f.cache.Budget()/windowBudgetShare, 256<<10),
+		inflight: make(map[itemKey]chan struct{}),
+	}
+}
+
+// window is one read-ahead fetch: one kind for several messages.
+type window struct {
+	mailbox     string
+	uidValidity uint32
+	kind        string
+	infos       []imapbackend.MessageInfo
+	parts       map[imap.UID]imapbackend.Part // the part of each message, for a part kind
+	done        map[imap.UID]chan struct{}
+}
+
+func (w *window) key(uid imap.UID) itemKey {
+	return itemKey{mailbox: w.mailbox, uidValidity: w.uidValidity, uid: uid, kind: w.kind}
+}
+
+// verdict is what a window does with one message.
+type verdict int
+
+const (
+	take verdict = iota // fetch it
+	skip                // cached, in flight, or without the section
+	stop                // unknown yet (no structure for a part): end the window here
+)
+
+// need tells whether kind of one message is worth reading ahead, and its
+// estimated size in bytes.
+func (p *prefetcher) need(mailbox string, uidValidity uint32, kind string, info imapbackend.MessageInfo) (int64, *imapbackend.Part, verdict) {
+	k := itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: info.UID, kind: kind}
+	if p.inFlight(k) {
+		return 0, nil, skip
+	}
+	ck := cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(info.UID), Section: kind}
+	cached := func(section string) bool { ck.Section = section; return p.fsys.cache.Contains(ck) }
+	switch kind {
+	case kindStructure:
+		if p.store.has(k) {
+			return 0, nil, skip
+		}
+		return min(info.Size, smallPartsBudget+16<<10), nil, take
+	case sectionHeader:
+		// The header comes with the structure: read ahead on its own only
+		// where the structure is known and the header was evicted since.
+		if cached(kind) {
+			return 0, nil, skip
+		}
+		if !p.store.has(k.withKind(kindStructure)) {
+			return 0, nil, stop
+		}
+		return min(info.Size, 16<<10), nil, take
+	case sectionText:
+		if cached(kind) {
+			return 0, nil, skip
+		}
+		return info.Size, nil, take
+	case fileMessage:
+		if cached(kind) || cached(sectionHeader) && cached(sectionText) {
+			return 0, nil, skip
+		}
+		return info.Size, nil, take
+	}
+	e := p.store.peek(k.withKind(kindStructure))
+	if e == nil {
+		if p.inFlight(k.withKind(kindStructure)) {
+			// Its structure is on its way: take it, and see once the
+			// structure is here whether it has the part (see run).
+			return min(info.Size, windowPartMax), nil, take
+		}
+		return 0, nil, stop
+	}
+	part := partOf(e.st, kind)
+	if part == nil || part.Size > windowPartMax || cached(kind) {
+		return 0, nil, skip
+	}
+	return part.Size, part, take
+}
+
+// partOf finds a part of st by section number.
+func partOf(st *imapbackend.Structure, section string) *imapbackend.Part {
+	for i := range st.Parts {
+		if st.Parts[i].Section == section {
+			return &st.Parts[i]
+		}
+	}
+	return nil
+}
+
+func (p *prefetcher) inFlight(k itemKey) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.inflight[k]
+	return ok
+}
+
+// note tells the detector that a reader asks for kind of message uid, and
+// starts the windows it decides on, in the background.
+func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint32, kind string, uid imap.UID) {
+	f := p.fsys
+	f.mu.Lock()
+	snap := f.snaps[mailbox]
+	f.mu.Unlock()
+	if snap == nil || snap.UIDValidity != uidValidity {
+		return
+	}
+	var windows []*window
+	needed := func(info imapbackend.MessageInfo) bool {
+		_, _, v := p.need(mailbox, uidValidity, kind, info)
+		return v == take
+	}
+	p.detect.note(snap, kind, uid, needed, func(sp span) int {
+		w, end := p.fill(sp, kind)
+		if w != nil {
+			windows = append(windows, w)
+		}
+		return end
+	})
+	for _, w := range windows {
+		go p.run(prefetchContext(ctx), w)
+	}
+}
+
+// fill makes a window from a span: up to sp.limit messages that need
+// fetching, within the byte budget, each registered as in flight. It
+// returns the window (nil if it took nothing) and the position it
+// reached.
+func (p *prefetcher) fill(sp span, kind string) (*window, int) {
+	w := &window{mailbox: sp.snap.Mailbox, uidValidity: sp.snap.UIDValidity, kind: kind, done: make(map[imap.UID]chan struct{})}
+	var bytes int64
+	n := len(sp.snap.Messages)
+	pos := sp.start
+	for scanned := 0; pos < n && len(w.infos) < sp.limit && scanned < 4*sp.limit+maxGap; pos, scanned = pos+1, scanned+1 {
+		info := sp.snap.Messages[sp.ord.at(pos)]
+		cost, part, v := p.need(w.mailbox, w.uidValidity, kind, info)
+		if v == stop {
+			break
+		}
+		if v == skip || cost > p.budget {
+			continue
+		}
+		if bytes+cost > p.budget {
+			break
+		}
+		bytes += cost
+		ch := make(chan struct{})
+		p.mu.Lock()
+		p.inflight[w.key(info.UID)] = ch
+		p.mu.Unlock()
+		w.done[info.UID] = ch
+		w.infos = append(w.infos, info)
+		if part != nil {
+			if w.parts == nil {
+				w.parts = make(map[imap.UID]imapbackend.Part)
+			}
+			w.parts[info.UID] = *part
+		}
+	}
+	if len(w.infos) == 0 {
+		return nil, pos
+	}
+	return w, pos
+}
+
+// run fetches a window. Its failure is not any reader's: the readers
+// waiting for it fetch their message alone, and see their own error if
+// that fails too.
+func (p *prefetcher) run(ctx context.Context, w *window) {
+	var err error
+	switch w.kind {
+	case kindStructure:
+		_, err = p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos)
+	case sectionHeader, sectionText, fileMessage:
+		err = p.fetchSections(ctx, w)
+	default:
+		if err = p.resolveParts(ctx, w); err == nil && len(w.infos) > 0 {
+			err = p.fetchSections(ctx, w)
+		}
+	}
+	for uid := range w.done {
+		p.release(w, uid)
+	}
+	if err != nil && !p.logged.Swap(true) {
+		p.fsys.logger.Printf("read-ahead in %q failed (later failures are not logged): %v", w.mailbox, err)
+	}
+}
+
+// resolveParts finds the part of each message of a part window that was
+// taken while its structure was in flight, once the structure is here,
+// and lets go of the messages without a part to fetch.
+func (p *prefetcher) resolveParts(ctx context.Context, w *window) error {
+	infos := w.infos[:0:0]
+	for _, info := range w.infos {
+		if _, ok := w.parts[info.UID]; ok {
+			infos = append(infos, info)
+			continue
+		}
+		sk := w.key(info.UID).withKind(kindStructure)
+		if err := p.wait(ctx, sk); err != nil {
+			return err
+		}
+		var part *imapbackend.Part
+		if e := p.store.peek(sk); e != nil {
+			part = partOf(e.st, w.kind)
+		}
+		ck := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
+		if part != nil && part.Size <= windowPartMax && !p.fsys.cache.Contains(ck) {
+			infos = append(infos, info)
+			if w.parts == nil {
+				w.parts = make(map[imap.UID]imapbackend.Part)
+			}
+			w.parts[info.UID] = *part
+			continue
+		}
+		p.release(w, info.UID)
+	}
+	w.infos = infos
+	return nil
+}
+
+// release marks one message of a window as arrived (or given up).
+func (p *prefetcher) release(w *window, uid imap.UID) {
+	ch := w.done[uid]
+	if ch == nil {
+		return
+	}
+	p.mu.Lock()
+	if p.inflight[w.key(uid)] == ch {
+		delete(p.inflight, w.key(uid))
+	}
+	p.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// wait waits until a window in flight has brought k, if one is fetching
+// it.
+func (p *prefetcher) wait(ctx context.Context, k itemKey) error {
+	p.mu.Lock()
+	ch := p.inflight[k]
+	p.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// fetchSections fetches one section of a window's messages in one UID
+// FETCH, caching each message's bytes (decoded, for a part) as they come.
+func (p *prefetcher) fetchSections(ctx context.Context, w *window) error {
+	uids := make([]imap.UID, len(w.infos))
+	for i, info := range w.infos {
+		uids[i] = info.UID
+	}
+	section, path := w.kind, []int(nil)
+	switch w.kind {
+	case fileMessage:
+		section = "" // BODY[]
+	case sectionHeader, sectionText:
+	default:
+		path = sectionPath(w.kind)
+	}
+	return p.fsys.backend.FetchSections(ctx, w.mailbox, w.uidValidity, uids, section, path, func(uid imap.UID, raw []byte) {
+		if _, ok := w.done[uid]; !ok {
+			return
+		}
+		data := raw
+		if part, ok := w.parts[uid]; ok {
+			data = imapbackend.DecodePart(part, raw)
+			if e := p.store.peek(w.key(uid).withKind(kindStructure)); e != nil {
+				e.sizes.Store(part.Section, int64(len(data)))
+			}
+		}
+		p.fsys.cache.Add(cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(uid), Section: w.kind}, data)
+		p.release(w, uid)
+	})
+}
+
+func (k itemKey) withKind(kind string) itemKey { k.kind = kind; return k }
+
+// sectionPath turns "1.2" into []int{1, 2}.
+func sectionPath(section string) []int {
+	var path []int
+	for _, s := range strings.Split(section, ".") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil
+		}
+		path = append(path, n)
+	}
+	return path
+}
+
+// fetchStructures fetches the structures of several messages in one UID
+// FETCH and then, in one more round trip, their small parts and the
+// BINARY.SIZE of the others (see smallParts), and keeps them: headers and
+// parts in the content cache, structures in the store. A message the
+// server did not return is absent from the result.
+func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidValidity uint32, infos []imapbackend.MessageInfo) (map[imap.UID]*structEntry, error) {
+	f := p.fsys
+	uids := make([]imap.UID, len(infos))
+	for i, info := range infos {
+		uids[i] = info.UID
+	}
+	sts, err := f.backend.Structures(ctx, mailbox, uidValidity, uids)
+	if err != nil {
+		return nil, err
+	}
+	key := func(uid imap.UID, section string) cache.Key {
+		return cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(uid), Section: section}
+	}
+	reqs := make([]imapbackend.PartsRequest, 0, len(sts))
+	for uid, st := range sts {
+		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(uid, section)) })
+		reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: small, Sized: sized})
+	}
+	// Best effort: without them, parts are fetched when read, with
+	// estimated sizes until then.
+	parts, _ := f.backend.FetchPartsMany(ctx, mailbox, uidValidity, reqs)
+	out := make(map[imap.UID]*structEntry, len(sts))
+	for _, r := range reqs {
+		st := sts[r.UID]
+		e := &structEntry{st: st}
+		// The header came with the structure: `cat HEADER` costs nothing more.
+		f.cache.Add(key(r.UID, sectionHeader), st.Header)
+		if res, ok := parts[r.UID]; ok {
+			for _, part := range r.Parts {
+				if raw, ok := res.Raw[part.Section]; ok {
+					data := imapbackend.DecodePart(part, raw)
+					f.cache.Add(key(r.UID, part.Section), data)
+					e.sizes.Store(part.Section, int64(len(data)))
+				}
+			}
+			for section, n := range res.Sizes {
+				e.sizes.Store(section, n)
+			}
+		}
+		p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: r.UID, kind: kindStructure}, e)
+		out[r.UID] = e
+	}
+	return out, nil
+}
+
+// smallParts chooses what comes with a message's structure: every part
+// that is small (within a budget per message), so that its size is exact
+// from the first stat (a size that changes when the file is first read
+// confuses cp, rsync and fstest alike) and grep -r over it costs no round
+// trip per file; and the BINARY.SIZE of the larger parts whose bytes are
+// not converted, which is their exact decoded size. Parts already cached
+// are left out.
+func smallParts(st *imapbackend.Structure, cached func(section string) bool) (small, sized []imapbackend.Part) {
+	budget := int64(smallPartsBudget)
+	for _, p := range st.Parts {
+		if cached(p.Section) {
+			continue
+		}
+		if p.Size <= smallPart && p.Size <= budget {
+			small = append(small, p)
+			budget -= p.Size
+		} else if !convertsCharset(p) && !p.IsMessage() {
+			sized = append(sized, p)
+		}
+	}
+	return small, sized
+}
+
+// structure returns a message's structure entry: read ahead, in flight in
+// a window, or fetched alone (with its small parts, as a window of one).
+func (p *prefetcher) structure(ctx context.Context, mailbox string, uidValidity uint32, info imapbackend.MessageInfo) (*structEntry, error) {
+	k := itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: info.UID, kind: kindStructure}
+	p.note(ctx, mailbox, uidValidity, kindStructure, info.UID)
+	if e := p.store.get(k); e != nil {
+		return e, nil
+	}
+	if err := p.wait(ctx, k); err != nil {
+		return nil, err
+	}
+	if e := p.store.get(k); e != nil {
+		return e, nil
+	}
+	flightKey := fmt.Sprintf("%s\x00%d\x00%d", mailbox, uidValidity, info.UID)
+	return p.fsys.structs.do(flightKey, func() (*structEntry, error) {
+		if e := p.store.get(k); e != nil {
+			return e, nil
+		}
+		got, err := p.fetchStructures(prefetchContext(ctx), mailbox, uidValidity, []imapbackend.MessageInfo{info})
+		if err != nil {
+			return nil, err
+		}
+		if e := got[info.UID]; e != nil {
+			return e, nil
+		}
+		return nil, fmt.Errorf("fetch message %d of %q: %w", info.UID, mailbox, imapbackend.ErrNoMessage)
+	})
+}
+
+func (p *prefetcher) dropMailbox(mailbox string) { p.store.dropMailbox(mailbox) }
+
+func (p *prefetcher) purge() { p.store.purge() }
