@@ -19,9 +19,10 @@ import (
 // structure, or a section name), where in the folder each access falls;
 // when an access follows the previous one, it fetches that kind for the
 // next messages in one window, which grows with every window, and starts
-// the next window once the reader is halfway through the current one, so
+// the next window once the reader is a quarter into the current one, so
 // that the fetch overlaps the reading. Random access stays one message at
-// a time: `cat 4711/TEXT` fetches 4711 alone.
+// a time: `cat 4711/TEXT` fetches 4711 alone. (The first message of an
+// order is taken for the start of a walk and read ahead at once.)
 //
 // "Follows" is in one of two orders: UID order, which is readdir's (grep
 // -r, find), and the order of the names as strings, which is the shell's
@@ -37,6 +38,9 @@ const (
 	// windowGrowth is how much larger each window of a stream is than the
 	// one before: a folder of n messages takes about log4(n/8) windows.
 	windowGrowth = 4
+	// aheadShare is how far into a window (one part in aheadShare) the
+	// reader gets before the next window is asked for.
+	aheadShare = 4
 	// maxGap and maxSkip bound what still counts as the next access: at
 	// most maxGap positions further, skipping at most maxSkip messages
 	// that would have needed a fetch (messages without the section, or
@@ -199,15 +203,21 @@ func (r *readAhead) note(snap *imapbackend.Snapshot, kind string, uid imap.UID, 
 		pos := ord.posOf(index)
 		key := streamKey{mailbox: snap.Mailbox, kind: kind, lexical: lexical}
 		s := r.streams[key]
-		if s == nil || s.snap != id || !s.follows(pos, snap, ord, needed) {
-			r.streams[key] = &stream{snap: id, last: pos, issued: pos + 1, size: firstWindow}
+		switch {
+		case s == nil || s.snap != id || !s.follows(pos, snap, ord, needed):
+			s = &stream{snap: id, last: pos, issued: pos, size: firstWindow}
+			r.streams[key] = s
+			if pos != 0 {
+				continue // one access is no direction yet
+			}
+			// The first message in this order: most likely the start of
+			// a walk (grep -r, cat */HEADER), so read ahead at once.
+		case pos == s.last:
 			continue
+		default:
+			s.last = pos
+			s.run++
 		}
-		if pos == s.last {
-			continue
-		}
-		s.last = pos
-		s.run++
 		if best == nil || s.run > best.run {
 			best, bestOrd, bestPos = s, ord, pos
 		}
@@ -220,8 +230,10 @@ func (r *readAhead) note(snap *imapbackend.Snapshot, kind string, uid imap.UID, 
 	switch {
 	case pos >= s.issued:
 		from = pos // the reader is past what was asked for
-	case pos >= s.winStart+(s.winEnd-s.winStart)/2 && s.issued < len(snap.Messages):
-		from = s.issued // halfway: ask for the next window now
+	case pos >= s.winStart+(s.winEnd-s.winStart)/aheadShare && s.issued < len(snap.Messages):
+		// A quarter into the window: ask for the next one now, so that
+		// it is here when the reader gets there.
+		from = s.issued
 	}
 	if from < 0 {
 		return

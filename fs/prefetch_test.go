@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
@@ -133,7 +134,31 @@ func matchedUIDs(t *testing.T, folder, out string) []string {
 	return got
 }
 
-func TestGrepFolderBatches(t *testing.T) {
+// readers are the ways of reading a whole folder that read-ahead serves:
+// each reads the folder at dir and returns what it printed.
+var readers = []struct {
+	name string
+	read func(t *testing.T, folder string) string
+}{
+	{"grep -r", func(t *testing.T, folder string) string { return run(t, "grep", "-rl", needle, folder) }},
+	// The shell sorts the names as strings: 1, 10, 100, 101, ...
+	{"cat */HEADER", func(t *testing.T, folder string) string {
+		return run(t, "sh", "-c", `cat "$1"/*/HEADER`, "sh", folder)
+	}},
+	{"ls -l */", func(t *testing.T, folder string) string {
+		return run(t, "sh", "-c", `ls -l "$1"/*/`, "sh", folder)
+	}},
+	{"find -exec cat", func(t *testing.T, folder string) string {
+		return run(t, "find", folder, "-type", "f", "-exec", "cat", "{}", "+")
+	}},
+}
+
+// TestReadAheadBatches: a reader going through a folder of 300 messages
+// costs a few UID FETCH commands in all, not a few per message (about 900
+// without read-ahead), and reading it all again costs none. Only FETCH
+// commands are counted: revalidating the listing (STATUS after the list
+// TTL) is not the readers' doing.
+func TestReadAheadBatches(t *testing.T) {
 	for _, kind := range []string{"memory", "dovecot"} {
 		t.Run(kind, func(t *testing.T) {
 			var srv *imaptest.Server
@@ -144,20 +169,82 @@ func TestGrepFolderBatches(t *testing.T) {
 			}
 			const n = 300
 			_, matching := seedShapes(t, srv, "Bulk", n)
-			m := mountServer(t, srv)
+			for _, r := range readers {
+				t.Run(r.name, func(t *testing.T) {
+					m := mountServer(t, srv)
+					folder := filepath.Join(m.dir, "Bulk")
+					run(t, "ls", folder)
+					m.proxy.Reset()
+					start := time.Now()
+					first := r.read(t, folder)
+					took := time.Since(start)
+					cmds := m.proxy.Commands()
+					t.Logf("%s over %d messages: %v, %d commands %v", r.name, n, took, m.proxy.Total(), cmds)
+					if f := fetches(cmds); f >= 40 {
+						t.Errorf("%s over %d messages sent %d FETCH commands, want fewer than 40", r.name, n, f)
+					}
+					if r.name == "grep -r" {
+						if got, want := matchedUIDs(t, folder, first), uidNames(matching); strings.Join(got, " ") != strings.Join(want, " ") {
+							t.Errorf("grep -rl found messages %v, want %v", got, want)
+						}
+					}
+					m.proxy.Reset()
+					second := r.read(t, folder)
+					if f := fetches(m.proxy.Commands()); f != 0 {
+						t.Errorf("second %s sent %d FETCH commands (%v), want 0", r.name, f, m.proxy.Commands())
+					}
+					if second != first {
+						t.Errorf("second %s printed %d bytes, the first %d", r.name, len(second), len(first))
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestRandomReadFetchesOneMessage: reading a few messages here and there
+// fetches those messages only, not windows around them.
+func TestRandomReadFetchesOneMessage(t *testing.T) {
+	for _, kind := range []string{"memory", "dovecot"} {
+		t.Run(kind, func(t *testing.T) {
+			var srv *imaptest.Server
+			if kind == "memory" {
+				srv = imaptest.NewMemory(t)
+			} else {
+				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+			}
+			all, _ := seedShapes(t, srv, "Bulk", 300)
+			proxy, err := imaptest.NewFaultProxy(srv.Addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { proxy.Close() })
+			m := mountVia(t, srv, proxy.Addr, 30*time.Second, imapfsfs.Options{})
 			folder := filepath.Join(m.dir, "Bulk")
 			run(t, "ls", folder)
-			m.proxy.Reset()
-			start := time.Now()
-			out := run(t, "grep", "-rl", needle, folder)
-			took := time.Since(start)
-			cmds := m.proxy.Commands()
-			t.Logf("grep -r over %d messages: %v, %d commands %v", n, took, m.proxy.Total(), cmds)
-			if got, want := matchedUIDs(t, folder, out), uidNames(matching); strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Errorf("grep -rl found messages %v, want %v", got, want)
+			c := examine(t, srv, "Bulk")
+			picks := []imap.UID{all[150], all[77], all[230], all[13]}
+			var size int64
+			for _, uid := range picks {
+				msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{RFC822Size: true}).Collect()
+				if err != nil || len(msgs) != 1 {
+					t.Fatalf("fetch size of %d: %v", uid, err)
+				}
+				size += msgs[0].RFC822Size
 			}
-			if f := fetches(cmds); f >= 40 {
-				t.Errorf("grep -r over %d messages sent %d FETCH commands, want fewer than 40", n, f)
+			proxy.Reset()
+			for _, uid := range picks {
+				run(t, "cat", filepath.Join(folder, strconv.FormatUint(uint64(uid), 10), "TEXT"))
+			}
+			got, cmds := proxy.BytesFromServer(), proxy.Commands()
+			t.Logf("TEXT of %d messages (%d bytes): %d bytes from the server, %v", len(picks), size, got, cmds)
+			// Each message's structure, small parts and TEXT: its bytes
+			// about twice over, plus the protocol around them.
+			if limit := 2*size + int64(len(picks))*4096; got > limit {
+				t.Errorf("reading TEXT of %d messages of %d bytes took %d bytes from the server, want at most %d", len(picks), size, got, limit)
+			}
+			if f := fetches(cmds); f > 3*len(picks) {
+				t.Errorf("reading TEXT of %d messages sent %d FETCH commands, want at most %d", len(picks), f, 3*len(picks))
 			}
 		})
 	}

@@ -157,8 +157,39 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 		return end
 	})
 	for _, w := range windows {
-		go p.run(prefetchContext(ctx), w)
+		for _, c := range w.split(windowChunk) {
+			go p.run(prefetchContext(ctx), c)
+		}
 	}
+}
+
+// windowChunk is the most messages one UID FETCH of a window asks for: a
+// larger window is fetched in chunks over several connections at once,
+// so that the server works on them in parallel and the reader, who needs
+// the first messages first, waits for one chunk and not for the window.
+const windowChunk = 128
+
+// split cuts a window into chunks of at most n messages.
+func (w *window) split(n int) []*window {
+	if len(w.infos) <= n {
+		return []*window{w}
+	}
+	var chunks []*window
+	for start := 0; start < len(w.infos); start += n {
+		c := &window{mailbox: w.mailbox, uidValidity: w.uidValidity, kind: w.kind,
+			infos: w.infos[start:min(start+n, len(w.infos))], done: make(map[imap.UID]chan struct{})}
+		for _, info := range c.infos {
+			c.done[info.UID] = w.done[info.UID]
+			if part, ok := w.parts[info.UID]; ok {
+				if c.parts == nil {
+					c.parts = make(map[imap.UID]imapbackend.Part)
+				}
+				c.parts[info.UID] = part
+			}
+		}
+		chunks = append(chunks, c)
+	}
+	return chunks
 }
 
 // fill makes a window from a span: up to sp.limit messages that need
