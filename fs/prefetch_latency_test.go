@@ -164,6 +164,7 @@ func TestReadAheadLatency(t *testing.T) {
 	start = time.Now()
 	run(t, "grep", "-rlc", needle, folder)
 	took := time.Since(start)
+	mt.fsys.WaitReadAhead()
 	cmds := counting.Commands()
 	t.Logf("%d messages (%d KB), %v round trip: UID FETCH 1:* BODY.PEEK[] %v; grep -r %v (%.1fx), %d FETCH commands %v",
 		n, bytes>>10, rtt, bound.Round(time.Millisecond), took.Round(time.Millisecond), float64(took)/float64(bound), fetches(cmds), cmds)

@@ -4,11 +4,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -178,6 +180,7 @@ func TestReadAheadBatches(t *testing.T) {
 					start := time.Now()
 					first := r.read(t, folder)
 					took := time.Since(start)
+					m.fsys.WaitReadAhead()
 					cmds := m.proxy.Commands()
 					t.Logf("%s over %d messages: %v, %d commands %v", r.name, n, took, m.proxy.Total(), cmds)
 					if f := fetches(cmds); f >= 40 {
@@ -236,6 +239,7 @@ func TestRandomReadFetchesOneMessage(t *testing.T) {
 			for _, uid := range picks {
 				run(t, "cat", filepath.Join(folder, strconv.FormatUint(uint64(uid), 10), "TEXT"))
 			}
+			m.fsys.WaitReadAhead()
 			got, cmds := proxy.BytesFromServer(), proxy.Commands()
 			t.Logf("TEXT of %d messages (%d bytes): %d bytes from the server, %v", len(picks), size, got, cmds)
 			// Each message's structure, small parts and TEXT: its bytes
@@ -245,6 +249,36 @@ func TestRandomReadFetchesOneMessage(t *testing.T) {
 			}
 			if f := fetches(cmds); f > 3*len(picks) {
 				t.Errorf("reading TEXT of %d messages sent %d FETCH commands, want at most %d", len(picks), f, 3*len(picks))
+			}
+		})
+	}
+}
+
+// TestFSTestOverReadAhead: what windows bring (structures, small parts,
+// BINARY.SIZE of the large ones) gives exact sizes from the first stat,
+// as fstest checks over a folder of every shape; and fstest, which walks
+// the folder, costs less than a FETCH per message.
+func TestFSTestOverReadAhead(t *testing.T) {
+	for _, kind := range []string{"memory", "dovecot"} {
+		t.Run(kind, func(t *testing.T) {
+			var srv *imaptest.Server
+			if kind == "memory" {
+				srv = imaptest.NewMemory(t)
+			} else {
+				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+			}
+			const n = 16 // every shape, and a part too large to come with the structure
+			all, _ := seedShapes(t, srv, "Bulk", n)
+			m := mountServer(t, srv)
+			var expected []string
+			for _, uid := range all {
+				expected = append(expected, fmt.Sprintf("%d/HEADER", uid), fmt.Sprintf("%d/TEXT", uid), fmt.Sprintf("%d/1", uid))
+			}
+			if err := fstest.TestFS(os.DirFS(filepath.Join(m.dir, "Bulk")), expected...); err != nil {
+				t.Fatal(err)
+			}
+			if f := fetches(m.proxy.Commands()); f > n {
+				t.Errorf("fstest over %d messages sent %d FETCH commands, want fewer than one per message", n, f)
 			}
 		})
 	}

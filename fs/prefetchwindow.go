@@ -31,15 +31,51 @@ type prefetcher struct {
 	inflight map[itemKey]chan struct{} // closed when the item has arrived (or failed)
 
 	logged atomic.Bool // a background failure was logged: later ones are not
+
+	jobsMu sync.Mutex
+	jobs   int        // windows being fetched
+	idle   *sync.Cond // broadcast when jobs drops to 0
 }
 
 func newPrefetcher(f *FS) *prefetcher {
-	return &prefetcher{
+	p := &prefetcher{
 		fsys:     f,
 		store:    newStructStore(max(f.cache.Budget()/windowBudgetShare, 1<<20)),
 		budget:   max(f.cache.Budget()/windowBudgetShare, 256<<10),
 		inflight: make(map[itemKey]chan struct{}),
 	}
+	p.idle = sync.NewCond(&p.jobsMu)
+	return p
+}
+
+// WaitReadAhead returns once no read-ahead is being fetched. Read-ahead
+// runs in the background, after the read that started it has returned:
+// tests and benchmarks that count commands wait for it, so that they
+// count what they meant to.
+func (f *FS) WaitReadAhead() {
+	p := f.prefetch
+	p.jobsMu.Lock()
+	for p.jobs > 0 {
+		p.idle.Wait()
+	}
+	p.jobsMu.Unlock()
+}
+
+// start runs a window in the background, counted for WaitReadAhead.
+func (p *prefetcher) start(ctx context.Context, w *window) {
+	p.jobsMu.Lock()
+	p.jobs++
+	p.jobsMu.Unlock()
+	go func() {
+		defer func() {
+			p.jobsMu.Lock()
+			if p.jobs--; p.jobs == 0 {
+				p.idle.Broadcast()
+			}
+			p.jobsMu.Unlock()
+		}()
+		p.run(ctx, w)
+	}()
 }
 
 // window is one read-ahead fetch: one kind for several messages.
@@ -158,7 +194,7 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 	})
 	for _, w := range windows {
 		for _, c := range w.split(windowChunk) {
-			go p.run(prefetchContext(ctx), c)
+			p.start(prefetchContext(ctx), c)
 		}
 	}
 }
@@ -408,6 +444,9 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 					data := imapbackend.DecodePart(part, raw)
 					f.cache.Add(key(r.UID, part.Section), data)
 					e.sizes.Store(part.Section, int64(len(data)))
+					if isWholeText(st, part, raw) {
+						f.cache.Add(key(r.UID, sectionText), raw)
+					}
 				}
 			}
 			for section, n := range res.Sizes {
@@ -418,6 +457,15 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 		out[r.UID] = e
 	}
 	return out, nil
+}
+
+// isWholeText reports whether the raw bytes of part are also the
+// message's TEXT: the body of a message that is not multipart is its part
+// 1 (RFC 3501, 6.4.5), so grep -r, which reads both, needs one fetch. The
+// size check guards against a server that numbers otherwise.
+func isWholeText(st *imapbackend.Structure, part imapbackend.Part, raw []byte) bool {
+	_, single := st.Body.(*imap.BodyStructureSinglePart)
+	return single && len(st.Parts) == 1 && part.Section == "1" && int64(len(raw)) == st.TextSize()
 }
 
 // smallParts chooses what comes with a message's structure: every part
