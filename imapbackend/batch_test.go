@@ -18,8 +18,10 @@ import (
 // batchServers are the servers the batch fetches are checked against.
 func batchServers(t *testing.T) map[string]func(t *testing.T) *imaptest.Server {
 	return map[string]func(t *testing.T) *imaptest.Server{
-		"memory":  func(t *testing.T) *imaptest.Server { return imaptest.NewMemory(t) },
-		"dovecot": func(t *testing.T) *imaptest.Server { return imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'}) },
+		"memory": func(t *testing.T) *imaptest.Server { return imaptest.NewMemory(t) },
+		"dovecot": func(t *testing.T) *imaptest.Server {
+			return imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+		},
 	}
 }
 
