@@ -61,8 +61,9 @@ func (f *FS) WaitReadAhead() {
 	p.jobsMu.Unlock()
 }
 
-// start runs a window in the background, counted for WaitReadAhead.
-func (p *prefetcher) start(ctx context.Context, w *window) {
+// start fetches the chunks of a window in the background, in order,
+// counted for WaitReadAhead.
+func (p *prefetcher) start(ctx context.Context, chunks []*window) {
 	p.jobsMu.Lock()
 	p.jobs++
 	p.jobsMu.Unlock()
@@ -74,7 +75,9 @@ func (p *prefetcher) start(ctx context.Context, w *window) {
 			}
 			p.jobsMu.Unlock()
 		}()
-		p.run(ctx, w)
+		for _, w := range chunks {
+			p.run(ctx, w)
+		}
 	}()
 }
 
@@ -193,16 +196,16 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 		return end
 	})
 	for _, w := range windows {
-		for _, c := range w.split(windowChunk) {
-			p.start(prefetchContext(ctx), c)
-		}
+		p.start(prefetchContext(ctx), w.split(windowChunk))
 	}
 }
 
 // windowChunk is the most messages one UID FETCH of a window asks for: a
-// larger window is fetched in chunks over several connections at once,
-// so that the server works on them in parallel and the reader, who needs
-// the first messages first, waits for one chunk and not for the window.
+// larger window is fetched in chunks, one after the other and each kept
+// as soon as it is here, so that the reader, who needs the first messages
+// first, waits for one chunk and not for the window. (Chunks fetched at
+// once over several connections finish in no particular order, and the
+// first is then as late as the last.)
 const windowChunk = 128
 
 // split cuts a window into chunks of at most n messages.
