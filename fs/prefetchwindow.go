@@ -196,17 +196,32 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 		return end
 	})
 	for _, w := range windows {
-		p.start(prefetchContext(ctx), w.split(windowChunk))
+		chunks := []*window{w}
+		if w.isPart() {
+			chunks = w.split(windowChunk)
+		}
+		p.start(prefetchContext(ctx), chunks)
 	}
 }
 
-// windowChunk is the most messages one UID FETCH of a window asks for: a
-// larger window is fetched in chunks, one after the other and each kept
-// as soon as it is here, so that the reader, who needs the first messages
-// first, waits for one chunk and not for the window. (Chunks fetched at
-// once over several connections finish in no particular order, and the
-// first is then as late as the last.)
+// windowChunk is the most messages one UID FETCH of a window asks for.
+// A larger window is fetched in chunks, one after the other (chunks
+// fetched at once over several connections finish in no particular
+// order, and the first is then as late as the last), each kept as soon as
+// it is here, so that the reader, who needs the first messages first,
+// waits for one chunk and not for the window. Structures are fetched in
+// pipelined chunks (StructureChunks); sections need no chunks, since each
+// message is kept as it arrives; part windows go in chunks so that each
+// waits for the structures of its own messages only (resolveParts).
 const windowChunk = 128
+
+func (w *window) isPart() bool {
+	switch w.kind {
+	case kindStructure, sectionHeader, sectionText, fileMessage:
+		return false
+	}
+	return true
+}
 
 // split cuts a window into chunks of at most n messages.
 func (w *window) split(n int) []*window {
@@ -279,7 +294,11 @@ func (p *prefetcher) run(ctx context.Context, w *window) {
 	var err error
 	switch w.kind {
 	case kindStructure:
-		_, err = p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos)
+		_, err = p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos, func(uids []imap.UID) {
+			for _, uid := range uids {
+				p.release(w, uid)
+			}
+		})
 	case sectionHeader, sectionText, fileMessage:
 		err = p.fetchSections(ctx, w)
 	default:
@@ -409,55 +428,65 @@ func sectionPath(section string) []int {
 	return path
 }
 
-// fetchStructures fetches the structures of several messages in one UID
-// FETCH and then, in one more round trip, their small parts and the
-// BINARY.SIZE of the others (see smallParts), and keeps them: headers and
-// parts in the content cache, structures in the store. A message the
-// server did not return is absent from the result.
-func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidValidity uint32, infos []imapbackend.MessageInfo) (map[imap.UID]*structEntry, error) {
+// fetchStructures fetches the structures of several messages, in chunks
+// of windowChunk, each with its small parts and the BINARY.SIZE of the
+// others (see smallParts), and keeps them: headers and parts in the
+// content cache, structures in the store. kept hears of the messages of
+// each chunk once they are kept. A message the server did not return is
+// absent from the result.
+func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidValidity uint32, infos []imapbackend.MessageInfo, kept func([]imap.UID)) (map[imap.UID]*structEntry, error) {
 	f := p.fsys
-	uids := make([]imap.UID, len(infos))
-	for i, info := range infos {
-		uids[i] = info.UID
-	}
-	sts, err := f.backend.Structures(ctx, mailbox, uidValidity, uids)
-	if err != nil {
-		return nil, err
+	var chunks [][]imap.UID
+	for start := 0; start < len(infos); start += windowChunk {
+		var uids []imap.UID
+		for _, info := range infos[start:min(start+windowChunk, len(infos))] {
+			uids = append(uids, info.UID)
+		}
+		chunks = append(chunks, uids)
 	}
 	key := func(uid imap.UID, section string) cache.Key {
 		return cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(uid), Section: section}
 	}
-	reqs := make([]imapbackend.PartsRequest, 0, len(sts))
-	for uid, st := range sts {
-		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(uid, section)) })
-		reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: small, Sized: sized})
+	choose := func(st *imapbackend.Structure) imapbackend.PartsRequest {
+		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(st.UID, section)) })
+		return imapbackend.PartsRequest{Parts: small, Sized: sized}
 	}
-	// Best effort: without them, parts are fetched when read, with
-	// estimated sizes until then.
-	parts, _ := f.backend.FetchPartsMany(ctx, mailbox, uidValidity, reqs)
-	out := make(map[imap.UID]*structEntry, len(sts))
-	for _, r := range reqs {
-		st := sts[r.UID]
-		e := &structEntry{st: st}
-		// The header came with the structure: `cat HEADER` costs nothing more.
-		f.cache.Add(key(r.UID, sectionHeader), st.Header)
-		if res, ok := parts[r.UID]; ok {
-			for _, part := range r.Parts {
-				if raw, ok := res.Raw[part.Section]; ok {
-					data := imapbackend.DecodePart(part, raw)
-					f.cache.Add(key(r.UID, part.Section), data)
-					e.sizes.Store(part.Section, int64(len(data)))
-					if isWholeText(st, part, raw) {
-						f.cache.Add(key(r.UID, sectionText), raw)
+	out := make(map[imap.UID]*structEntry, len(infos))
+	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+		uids := make([]imap.UID, 0, len(sts))
+		for uid, st := range sts {
+			e := &structEntry{st: st}
+			// The header came with the structure: `cat HEADER` costs nothing more.
+			f.cache.Add(key(uid, sectionHeader), st.Header)
+			// Parts that did not come are fetched when read, with
+			// estimated sizes until then.
+			if res, ok := parts[uid]; ok {
+				for section, raw := range res.Raw {
+					part := partOf(st, section)
+					if part == nil {
+						continue
+					}
+					data := imapbackend.DecodePart(*part, raw)
+					f.cache.Add(key(uid, section), data)
+					e.sizes.Store(section, int64(len(data)))
+					if isWholeText(st, *part, raw) {
+						f.cache.Add(key(uid, sectionText), raw)
 					}
 				}
+				for section, n := range res.Sizes {
+					e.sizes.Store(section, n)
+				}
 			}
-			for section, n := range res.Sizes {
-				e.sizes.Store(section, n)
-			}
+			p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: uid, kind: kindStructure}, e)
+			out[uid] = e
+			uids = append(uids, uid)
 		}
-		p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: r.UID, kind: kindStructure}, e)
-		out[r.UID] = e
+		if kept != nil {
+			kept(uids)
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -513,7 +542,7 @@ func (p *prefetcher) structure(ctx context.Context, mailbox string, uidValidity 
 		if e := p.store.get(k); e != nil {
 			return e, nil
 		}
-		got, err := p.fetchStructures(prefetchContext(ctx), mailbox, uidValidity, []imapbackend.MessageInfo{info})
+		got, err := p.fetchStructures(prefetchContext(ctx), mailbox, uidValidity, []imapbackend.MessageInfo{info}, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -97,41 +97,15 @@ type PartsResult struct {
 // again without it. Messages that a failed command left out are absent
 // from the result, which is returned with the first error.
 func (b *Backend) FetchPartsMany(ctx context.Context, mailbox string, uidValidity uint32, reqs []PartsRequest) (map[imap.UID]PartsResult, error) {
-	binary := b.hasCap(imap.CapBinary)
-	type group struct {
-		req  fetchRequest
-		like PartsRequest // the parts asked, the same for every UID
-	}
-	var groups []*group
-	byList := make(map[string]*group)
-	for _, r := range reqs {
-		if !binary {
-			r.Sized = nil
-		}
-		if len(r.Parts) == 0 && len(r.Sized) == 0 {
-			continue
-		}
-		key := sectionList(r.Parts) + "|" + sectionList(r.Sized)
-		g := byList[key]
-		if g == nil {
-			g = &group{like: r}
-			g.req.options = partsOptions(r.Parts, r.Sized)
-			byList[key] = g
-			groups = append(groups, g)
-		}
-		g.req.uids = append(g.req.uids, r.UID)
-	}
+	groups := groupParts(reqs, b.hasCap(imap.CapBinary))
 	out := make(map[imap.UID]PartsResult)
-	run := func(groups []*group) ([]error, error) {
+	run := func(groups []*partsGroup) ([]error, error) {
 		reqs := make([]fetchRequest, len(groups))
 		for i, g := range groups {
 			reqs[i] = g.req
 		}
 		return b.fetchMany(ctx, mailbox, uidValidity, reqs, func(i int, buf *fetchResult) {
-			if len(buf.BodySection) == 0 && len(buf.BinarySectionSize) == 0 {
-				return // an unsolicited FETCH, not the answer
-			}
-			out[buf.UID] = partsResult(buf, groups[i].like)
+			groups[i].collect(out, buf)
 		})
 	}
 	if len(groups) == 0 {
@@ -141,21 +115,7 @@ func (b *Backend) FetchPartsMany(ctx context.Context, mailbox string, uidValidit
 	if err != nil {
 		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, err)
 	}
-	var again []*group
-	var first error
-	for i, g := range groups {
-		switch {
-		case errs[i] == nil:
-		case len(g.req.options.BinarySectionSize) > 0:
-			g.like.Sized = nil
-			if len(g.like.Parts) > 0 {
-				g.req.options = partsOptions(g.like.Parts, nil)
-				again = append(again, g)
-			}
-		case first == nil:
-			first = errs[i]
-		}
-	}
+	again, first := withoutSizes(groups, errs)
 	if len(again) > 0 {
 		errs, err := run(again)
 		if err != nil {
@@ -171,6 +131,65 @@ func (b *Backend) FetchPartsMany(ctx context.Context, mailbox string, uidValidit
 		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, first)
 	}
 	return out, nil
+}
+
+// partsGroup is one UID FETCH of FetchPartsMany: the messages whose item
+// lists are the same.
+type partsGroup struct {
+	req  fetchRequest
+	like PartsRequest // the parts asked, the same for every UID
+}
+
+// groupParts groups requests by item list; without BINARY, sizes are not
+// asked for.
+func groupParts(reqs []PartsRequest, binary bool) []*partsGroup {
+	var groups []*partsGroup
+	byList := make(map[string]*partsGroup)
+	for _, r := range reqs {
+		if !binary {
+			r.Sized = nil
+		}
+		if len(r.Parts) == 0 && len(r.Sized) == 0 {
+			continue
+		}
+		key := sectionList(r.Parts) + "|" + sectionList(r.Sized)
+		g := byList[key]
+		if g == nil {
+			g = &partsGroup{like: r}
+			g.req.options = partsOptions(r.Parts, r.Sized)
+			byList[key] = g
+			groups = append(groups, g)
+		}
+		g.req.uids = append(g.req.uids, r.UID)
+	}
+	return groups
+}
+
+func (g *partsGroup) collect(out map[imap.UID]PartsResult, buf *fetchResult) {
+	if len(buf.BodySection) == 0 && len(buf.BinarySectionSize) == 0 {
+		return // an unsolicited FETCH, not the answer
+	}
+	out[buf.UID] = partsResult(buf, g.like)
+}
+
+// withoutSizes picks the failed groups that asked BINARY.SIZE, which the
+// server may refuse for a part it cannot decode, and turns them into
+// requests without it; first is the first other failure.
+func withoutSizes(groups []*partsGroup, errs []error) (again []*partsGroup, first error) {
+	for i, g := range groups {
+		switch {
+		case errs[i] == nil:
+		case len(g.req.options.BinarySectionSize) > 0:
+			g.like.Sized = nil
+			if len(g.like.Parts) > 0 {
+				g.req.options = partsOptions(g.like.Parts, nil)
+				again = append(again, g)
+			}
+		case first == nil:
+			first = errs[i]
+		}
+	}
+	return again, first
 }
 
 func partsOptions(parts, sized []Part) *imap.FetchOptions {
