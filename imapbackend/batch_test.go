@@ -115,9 +115,49 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 				}
 			}
 
+			// StructureChunks: the same, chunk by chunk, in order.
+			proxy.Reset()
+			half := len(uids) / 2
+			chunks := [][]imap.UID{uids[:half], append(slices.Clone(uids[half:]), gone)}
+			var order []int
+			chunkParts := map[imap.UID]imapbackend.PartsResult{}
+			err = b.StructureChunks(ctx, "INBOX", uv, chunks, func(st *imapbackend.Structure) imapbackend.PartsRequest {
+				for _, r := range reqs {
+					if r.UID == st.UID {
+						return r
+					}
+				}
+				return imapbackend.PartsRequest{}
+			}, func(chunk map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+				order = append(order, len(chunk))
+				for uid, st := range chunk {
+					if want := sts[uid]; want == nil || st.Size != want.Size || !bytes.Equal(st.Header, want.Header) {
+						t.Errorf("StructureChunks gives message %d as %+v", uid, st)
+					}
+				}
+				maps.Copy(chunkParts, parts)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(order, []int{half, len(uids) - half}) {
+				t.Errorf("StructureChunks of chunks of %d and %d+1 messages gave chunks of %v", half, len(uids)-half, order)
+			}
+			for _, r := range reqs {
+				if got, want := chunkParts[r.UID], parts[r.UID]; !maps.EqualFunc(got.Raw, want.Raw, bytes.Equal) || !maps.Equal(got.Sizes, want.Sizes) {
+					t.Errorf("StructureChunks gives the parts of %d as %v, FetchPartsMany as %v", r.UID, got.Sizes, want.Sizes)
+				}
+			}
+			t.Logf("StructureChunks of 2 chunks: %v", proxy.Commands())
+
 			var stale *imapbackend.UIDValidityError
 			if _, err := b.Structures(ctx, "INBOX", uv+1, uids); !errors.As(err, &stale) {
 				t.Errorf("Structures under another UIDVALIDITY: %v, want a UIDValidityError", err)
+			}
+			if err := b.StructureChunks(ctx, "INBOX", uv+1, [][]imap.UID{uids}, func(*imapbackend.Structure) imapbackend.PartsRequest {
+				return imapbackend.PartsRequest{}
+			}, func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult) {}); !errors.As(err, &stale) {
+				t.Errorf("StructureChunks under another UIDVALIDITY: %v, want a UIDValidityError", err)
 			}
 			if err := b.FetchSections(ctx, "INBOX", uv+1, uids, "TEXT", nil, func(imap.UID, []byte) {}); !errors.As(err, &stale) {
 				t.Errorf("FetchSections under another UIDVALIDITY: %v, want a UIDValidityError", err)
