@@ -15,8 +15,9 @@ import (
 )
 
 // MessageNode is the directory of one message, named by its UID. It
-// learns the message's structure (one FETCH) the first time something
-// inside it is looked up; listing the folder does not.
+// learns the message's structure the first time something inside it is
+// looked up (one FETCH, or none when a read-ahead brought it: see
+// prefetch.go); listing the folder does not.
 type MessageNode struct {
 	gofs.Inode
 	fsys        *FS
