@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,7 +29,7 @@ type prefetcher struct {
 	budget int64 // bytes one window may bring
 
 	mu       sync.Mutex
-	inflight map[itemKey]chan struct{} // closed when the item has arrived (or failed)
+	inflight map[itemKey]*pending
 
 	logged atomic.Bool // a background failure was logged: later ones are not
 
@@ -42,7 +43,7 @@ func newPrefetcher(f *FS) *prefetcher {
 		fsys:     f,
 		store:    newStructStore(max(f.cache.Budget()/windowBudgetShare, 1<<20)),
 		budget:   max(f.cache.Budget()/windowBudgetShare, 256<<10),
-		inflight: make(map[itemKey]chan struct{}),
+		inflight: make(map[itemKey]*pending),
 	}
 	p.idle = sync.NewCond(&p.jobsMu)
 	return p
@@ -88,7 +89,14 @@ type window struct {
 	kind        string
 	infos       []imapbackend.MessageInfo
 	parts       map[imap.UID]imapbackend.Part // the part of each message, for a part kind
-	done        map[imap.UID]chan struct{}
+	done        map[imap.UID]*pending
+}
+
+// pending is one message of a window in flight: done is closed when it
+// has arrived or the window gave up on it, with err set.
+type pending struct {
+	done chan struct{}
+	err  error
 }
 
 func (w *window) key(uid imap.UID) itemKey {
@@ -231,7 +239,7 @@ func (w *window) split(n int) []*window {
 	var chunks []*window
 	for start := 0; start < len(w.infos); start += n {
 		c := &window{mailbox: w.mailbox, uidValidity: w.uidValidity, kind: w.kind,
-			infos: w.infos[start:min(start+n, len(w.infos))], done: make(map[imap.UID]chan struct{})}
+			infos: w.infos[start:min(start+n, len(w.infos))], done: make(map[imap.UID]*pending)}
 		for _, info := range c.infos {
 			c.done[info.UID] = w.done[info.UID]
 			if part, ok := w.parts[info.UID]; ok {
@@ -251,7 +259,7 @@ func (w *window) split(n int) []*window {
 // returns the window (nil if it took nothing) and the position it
 // reached.
 func (p *prefetcher) fill(sp span, kind string) (*window, int) {
-	w := &window{mailbox: sp.snap.Mailbox, uidValidity: sp.snap.UIDValidity, kind: kind, done: make(map[imap.UID]chan struct{})}
+	w := &window{mailbox: sp.snap.Mailbox, uidValidity: sp.snap.UIDValidity, kind: kind, done: make(map[imap.UID]*pending)}
 	var bytes int64
 	n := len(sp.snap.Messages)
 	pos := sp.start
@@ -268,11 +276,11 @@ func (p *prefetcher) fill(sp span, kind string) (*window, int) {
 			break
 		}
 		bytes += cost
-		ch := make(chan struct{})
+		item := &pending{done: make(chan struct{})}
 		p.mu.Lock()
-		p.inflight[w.key(info.UID)] = ch
+		p.inflight[w.key(info.UID)] = item
 		p.mu.Unlock()
-		w.done[info.UID] = ch
+		w.done[info.UID] = item
 		w.infos = append(w.infos, info)
 		if part != nil {
 			if w.parts == nil {
@@ -296,7 +304,7 @@ func (p *prefetcher) run(ctx context.Context, w *window) {
 	case kindStructure:
 		_, err = p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos, func(uids []imap.UID) {
 			for _, uid := range uids {
-				p.release(w, uid)
+				p.release(w, uid, nil)
 			}
 		})
 	case sectionHeader, sectionText, fileMessage:
@@ -307,7 +315,7 @@ func (p *prefetcher) run(ctx context.Context, w *window) {
 		}
 	}
 	for uid := range w.done {
-		p.release(w, uid)
+		p.release(w, uid, err)
 	}
 	if err != nil && !p.logged.Swap(true) {
 		p.fsys.logger.Printf("read-ahead in %q failed (later failures are not logged): %v", w.mailbox, err)
@@ -341,41 +349,50 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) error {
 			w.parts[info.UID] = *part
 			continue
 		}
-		p.release(w, info.UID)
+		p.release(w, info.UID, nil)
 	}
 	w.infos = infos
 	return nil
 }
 
-// release marks one message of a window as arrived (or given up).
-func (p *prefetcher) release(w *window, uid imap.UID) {
-	ch := w.done[uid]
-	if ch == nil {
+// release marks one message of a window as arrived, or given up with
+// err. Only the window's own goroutine calls it.
+func (p *prefetcher) release(w *window, uid imap.UID, err error) {
+	item := w.done[uid]
+	if item == nil {
 		return
 	}
+	select {
+	case <-item.done:
+		return // arrived already
+	default:
+	}
 	p.mu.Lock()
-	if p.inflight[w.key(uid)] == ch {
+	if p.inflight[w.key(uid)] == item {
 		delete(p.inflight, w.key(uid))
 	}
 	p.mu.Unlock()
-	select {
-	case <-ch:
-	default:
-		close(ch)
-	}
+	item.err = err
+	close(item.done)
 }
 
 // wait waits until a window in flight has brought k, if one is fetching
-// it.
+// it. It returns the window's error only when the server did not answer
+// in time: the caller then fails at once instead of waiting as long
+// again for the same server alone. On any other failure the caller
+// fetches alone and sees its own error, if any.
 func (p *prefetcher) wait(ctx context.Context, k itemKey) error {
 	p.mu.Lock()
-	ch := p.inflight[k]
+	item := p.inflight[k]
 	p.mu.Unlock()
-	if ch == nil {
+	if item == nil {
 		return nil
 	}
 	select {
-	case <-ch:
+	case <-item.done:
+		if errors.Is(item.err, imapbackend.ErrTimeout) {
+			return item.err
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -409,7 +426,7 @@ func (p *prefetcher) fetchSections(ctx context.Context, w *window) error {
 			}
 		}
 		p.fsys.cache.Add(cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(uid), Section: w.kind}, data)
-		p.release(w, uid)
+		p.release(w, uid, nil)
 	})
 }
 
