@@ -19,6 +19,10 @@ type Backend interface {
 	Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*imapbackend.Structure, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
 	FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts, sized []imapbackend.Part) (map[string][]byte, map[string]int64, error)
+	// Batches: one round trip for many messages (see imapbackend/batch.go).
+	StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
+		parts func(*imapbackend.Structure) imapbackend.PartsRequest, got func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult)) error
+	FetchSections(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID, section string, path []int, got func(uid imap.UID, raw []byte)) error
 	Overviews(ctx context.Context, mailbox string) (uint32, []imapbackend.Overview, error)
 	Status(ctx context.Context, mailbox string) (*imapbackend.Status, error)
 	Flags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) ([]imap.Flag, error)

@@ -58,8 +58,8 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 	case f.part == nil:
 		return st.TextSize(), true
 	}
-	if n, ok := f.msg.sizes.Load(f.section); ok {
-		return n.(int64), true
+	if n, ok := f.msg.partSize(f.section); ok {
+		return n, true
 	}
 	return f.part.EstimatedSize(), false
 }
@@ -116,18 +116,43 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
 }
 
-// content returns the decoded bytes, from the cache or fetched by section.
+// content returns the decoded bytes: from the cache, derived from other
+// sections, brought by a read-ahead window, or fetched by section. Every
+// call is shown to the read-ahead detector, hits included, so that a
+// reader going through the folder keeps the windows coming.
 func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 	m := f.msg
+	data, err := f.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if f.part != nil {
+		m.sizes.Store(f.section, int64(len(data)))
+	}
+	return data, nil
+}
+
+func (f *SectionFile) load(ctx context.Context) ([]byte, error) {
+	m := f.msg
 	key := m.key(f.section)
+	p := m.fsys.prefetch
 	if data, ok := m.fsys.cache.Get(key); ok {
+		p.note(ctx, m.mailbox, m.uidValidity, f.section, m.info.UID)
 		return data, nil
 	}
 	if data, ok := m.derive(f.section); ok {
 		m.fsys.cache.Add(key, data)
 		return data, nil
 	}
-	data, err := m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
+	p.note(ctx, m.mailbox, m.uidValidity, f.section, m.info.UID)
+	ik := itemKey{mailbox: m.mailbox, uidValidity: m.uidValidity, uid: m.info.UID, kind: f.section}
+	if err := p.wait(ctx, ik); err != nil {
+		return nil, err
+	}
+	if data, ok := m.fsys.cache.Get(key); ok {
+		return data, nil
+	}
+	return m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
 		section, path := f.section, []int(nil)
 		if f.part != nil {
 			path = f.part.Path
@@ -135,7 +160,7 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 		if section == fileMessage {
 			section = "" // BODY[]: the whole message
 		}
-		raw, err := m.fsys.backend.FetchSection(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, section, path)
+		raw, err := m.fsys.backend.FetchSection(prefetchContext(ctx), m.mailbox, m.uidValidity, m.info.UID, section, path)
 		if err != nil {
 			return nil, err
 		}
@@ -146,13 +171,6 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 		m.fsys.cache.Add(key, data)
 		return data, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if f.part != nil {
-		m.sizes.Store(f.section, int64(len(data)))
-	}
-	return data, nil
 }
 
 func (f *SectionFile) describe() string {

@@ -53,10 +53,12 @@ type FS struct {
 
 	treeFlight   flight[*mailboxTree]
 	snapFlight   flight[*imapbackend.Snapshot]
-	structs      flight[*imapbackend.Structure]
+	structs      flight[*structEntry]
 	statusFlight flight[*imapbackend.Status]
 	content      flight[[]byte]
 	windows      windowSlots // read-ahead of streamed files (stream.go)
+	// prefetch reads ahead of readers that go through a folder.
+	prefetch *prefetcher
 }
 
 // New returns the file system for one account; Root gives its root node.
@@ -94,6 +96,7 @@ func New(b Backend, opts Options) *FS {
 	if f.logger == nil {
 		f.logger = log.Default()
 	}
+	f.prefetch = newPrefetcher(f)
 	return f
 }
 
@@ -188,6 +191,7 @@ func (f *FS) reload(ctx context.Context, mailbox string, s *imapbackend.Snapshot
 		if old != nil && old.UIDValidity != s.UIDValidity {
 			f.logger.Printf("mailbox %q changed UIDVALIDITY from %d to %d; cached content dropped", mailbox, old.UIDValidity, s.UIDValidity)
 			f.cache.DropMailbox(mailbox)
+			f.prefetch.dropMailbox(mailbox)
 		}
 		if old != nil && folder != nil {
 			forgetGone(folder, old, s)
@@ -223,6 +227,7 @@ func (f *FS) dropMailbox(mailbox string) {
 	delete(f.snaps, mailbox)
 	f.mu.Unlock()
 	f.cache.DropMailbox(mailbox)
+	f.prefetch.dropMailbox(mailbox)
 }
 
 // treeTTL is how long a listing reuses the mailbox list. Mailboxes come
@@ -309,6 +314,7 @@ func (f *FS) registerFolder(mailbox string, in *gofs.Inode) {
 // request asks the server again.
 func (f *FS) DropCaches() {
 	f.cache.Purge()
+	f.prefetch.purge()
 	f.mu.Lock()
 	f.tree = nil
 	f.snaps = make(map[string]*imapbackend.Snapshot)

@@ -15,8 +15,9 @@ import (
 )
 
 // MessageNode is the directory of one message, named by its UID. It
-// learns the message's structure (one FETCH) the first time something
-// inside it is looked up; listing the folder does not.
+// learns the message's structure the first time something inside it is
+// looked up (one FETCH, or none when a read-ahead brought it: see
+// prefetch.go); listing the folder does not.
 type MessageNode struct {
 	gofs.Inode
 	fsys        *FS
@@ -25,6 +26,7 @@ type MessageNode struct {
 	info        imapbackend.MessageInfo
 
 	st    atomic.Pointer[imapbackend.Structure]
+	entry atomic.Pointer[structEntry] // where st came from, for sizes learnt later
 	stage staging
 	// sizes holds the decoded size of each part read so far (section ->
 	// int64): decoding makes it unknowable from BODYSTRUCTURE alone.
@@ -67,66 +69,39 @@ func (m *MessageNode) flightKey(section string) string {
 	return fmt.Sprintf("%s\x00%d\x00%d\x00%s", m.mailbox, m.uidValidity, m.info.UID, section)
 }
 
-// structure returns the message's MIME structure, fetching it once.
+// structure returns the message's MIME structure, fetching it once (or
+// finding it read ahead). Its parts' sizes known so far are taken over
+// before the structure is published, so that the first stat is exact.
 func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, error) {
 	if st := m.st.Load(); st != nil {
 		return st, nil
 	}
-	st, err := m.fsys.structs.do(m.flightKey(""), func() (*imapbackend.Structure, error) {
-		ctx := context.WithoutCancel(ctx)
-		st, err := m.fsys.backend.Structure(ctx, m.mailbox, m.uidValidity, m.info.UID)
-		if err != nil {
-			return nil, err
-		}
-		// The header came with the structure: `cat HEADER` costs nothing more.
-		m.fsys.cache.Add(m.key(sectionHeader), st.Header)
-		m.prefetchSmallParts(ctx, st)
-		m.st.Store(st) // before the flight ends, so no caller starts another
-		return st, nil
-	})
+	e, err := m.fsys.prefetch.structure(ctx, m.mailbox, m.uidValidity, m.info)
 	if err != nil {
 		return nil, err
 	}
-	m.st.Store(st)
-	return st, nil
+	e.sizes.Range(func(section, n any) bool {
+		m.sizes.LoadOrStore(section, n)
+		return true
+	})
+	m.entry.Store(e)
+	m.st.Store(e.st)
+	return e.st, nil
 }
 
-// prefetchSmallParts fetches the message's small parts in one UID FETCH,
-// so that their sizes are exact from the first stat (a size that changes
-// when the file is first read confuses cp, rsync and fstest alike), and
-// grep -r over them costs no round trip per file. In the same FETCH it
-// asks BINARY.SIZE of the large parts whose bytes are not converted, which
-// is their exact decoded size. It is best effort: on failure the parts are
-// fetched one by one when read, with estimated sizes until then.
-func (m *MessageNode) prefetchSmallParts(ctx context.Context, st *imapbackend.Structure) {
-	var small, sized []imapbackend.Part
-	budget := int64(smallPartsBudget)
-	for _, p := range st.Parts {
-		if m.fsys.cache.Contains(m.key(p.Section)) {
-			continue
-		}
-		if p.Size <= smallPart && p.Size <= budget {
-			small = append(small, p)
-			budget -= p.Size
-		} else if !convertsCharset(p) && !p.IsMessage() {
-			sized = append(sized, p)
+// partSize is the decoded size of a part, if known: read, told by the
+// server, or learnt by a read-ahead after the structure was taken.
+func (m *MessageNode) partSize(section string) (int64, bool) {
+	if n, ok := m.sizes.Load(section); ok {
+		return n.(int64), true
+	}
+	if e := m.entry.Load(); e != nil {
+		if n, ok := e.sizes.Load(section); ok {
+			m.sizes.Store(section, n)
+			return n.(int64), true
 		}
 	}
-	if len(small) == 0 && len(sized) == 0 {
-		return
-	}
-	raw, sizes, err := m.fsys.backend.FetchParts(context.WithoutCancel(ctx), m.mailbox, m.uidValidity, m.info.UID, small, sized)
-	if err != nil {
-		return
-	}
-	for _, p := range small {
-		data := imapbackend.DecodePart(p, raw[p.Section])
-		m.fsys.cache.Add(m.key(p.Section), data)
-		m.sizes.Store(p.Section, int64(len(data)))
-	}
-	for section, n := range sizes {
-		m.sizes.Store(section, n)
-	}
+	return 0, false
 }
 
 // convertsCharset reports whether imapfs changes a part's bytes beyond

@@ -328,6 +328,7 @@ func TestMessageEMLReusesHeaderAndText(t *testing.T) {
 	for _, uid := range uids(t, srv, "INBOX") {
 		dir := filepath.Join(m.dir, "INBOX", strconv.Itoa(int(uid)))
 		run(t, "cat", filepath.Join(dir, "HEADER"), filepath.Join(dir, "TEXT"))
+		m.fsys.WaitReadAhead() // of the next messages: not message.eml's doing
 		m.proxy.Reset()
 		got := run(t, "cat", filepath.Join(dir, "message.eml"))
 		if n := m.proxy.Commands()["UID FETCH"]; n != 0 {

@@ -164,8 +164,8 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	return fuse.ReadResultData(out), 0
 }
 
-// firstWindow is the first read-ahead window of a reader going in order.
-const firstWindow = 4 * chunkSize
+// firstStreamWindow is the first read-ahead window of a reader going in order.
+const firstStreamWindow = 4 * chunkSize
 
 // advance notes a read of [off, end) and, when the reader goes through the
 // file in order, keeps read-ahead going as the kernel does for disks: the
@@ -193,8 +193,8 @@ func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
 		h.mu.Unlock()
 		return min(maxRunChunks, run)
 	}
-	limit := max(firstWindow, min(int64(maxAhead), h.s.f.msg.fsys.cache.Budget()/4))
-	window := min(max(4*h.window, firstWindow), limit)
+	limit := max(firstStreamWindow, min(int64(maxAhead), h.s.f.msg.fsys.cache.Budget()/4))
+	window := min(max(4*h.window, firstStreamWindow), limit)
 	from := max(h.aheadEnd, end)
 	to := from + window
 	prevWindow := h.window

@@ -1,0 +1,187 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/imapfs/imapfs/cache"
+	"github.com/imapfs/imapfs/imapbackend"
+)
+
+// What a window fetches and where it keeps it: sections in the content
+// cache, structures in the store with their small parts in the cache.
+
+// fetchSections fetches one section of a window's messages in one UID
+// FETCH, caching each message's bytes (decoded, for a part) as they come.
+func (p *prefetcher) fetchSections(ctx context.Context, w *window) error {
+	uids := make([]imap.UID, len(w.infos))
+	for i, info := range w.infos {
+		uids[i] = info.UID
+	}
+	section, path := w.kind, []int(nil)
+	switch w.kind {
+	case fileMessage:
+		section = "" // BODY[]
+	case sectionHeader, sectionText:
+	default:
+		path = sectionPath(w.kind)
+	}
+	return p.fsys.backend.FetchSections(ctx, w.mailbox, w.uidValidity, uids, section, path, func(uid imap.UID, raw []byte) {
+		if _, ok := w.done[uid]; !ok {
+			return
+		}
+		data := raw
+		if part, ok := w.parts[uid]; ok {
+			data = imapbackend.DecodePart(part, raw)
+			if e := p.store.peek(w.key(uid).withKind(kindStructure)); e != nil {
+				e.sizes.Store(part.Section, int64(len(data)))
+			}
+		}
+		p.fsys.cache.Add(cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(uid), Section: w.kind}, data)
+		p.release(w, uid, nil)
+	})
+}
+
+func (k itemKey) withKind(kind string) itemKey { k.kind = kind; return k }
+
+// sectionPath turns "1.2" into []int{1, 2}.
+func sectionPath(section string) []int {
+	var path []int
+	for _, s := range strings.Split(section, ".") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return nil
+		}
+		path = append(path, n)
+	}
+	return path
+}
+
+// fetchStructures fetches the structures of several messages, in chunks
+// of windowChunk, each with its small parts and the BINARY.SIZE of the
+// others (see smallParts), and keeps them: headers and parts in the
+// content cache, structures in the store. kept hears of the messages of
+// each chunk once they are kept. A message the server did not return is
+// absent from the result.
+func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidValidity uint32, infos []imapbackend.MessageInfo, kept func([]imap.UID)) (map[imap.UID]*structEntry, error) {
+	f := p.fsys
+	var chunks [][]imap.UID
+	for start := 0; start < len(infos); start += windowChunk {
+		var uids []imap.UID
+		for _, info := range infos[start:min(start+windowChunk, len(infos))] {
+			uids = append(uids, info.UID)
+		}
+		chunks = append(chunks, uids)
+	}
+	key := func(uid imap.UID, section string) cache.Key {
+		return cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(uid), Section: section}
+	}
+	choose := func(st *imapbackend.Structure) imapbackend.PartsRequest {
+		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(st.UID, section)) })
+		return imapbackend.PartsRequest{Parts: small, Sized: sized}
+	}
+	out := make(map[imap.UID]*structEntry, len(infos))
+	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+		uids := make([]imap.UID, 0, len(sts))
+		for uid, st := range sts {
+			e := &structEntry{st: st}
+			// The header came with the structure: `cat HEADER` costs nothing more.
+			f.cache.Add(key(uid, sectionHeader), st.Header)
+			// Parts that did not come are fetched when read, with
+			// estimated sizes until then.
+			if res, ok := parts[uid]; ok {
+				for section, raw := range res.Raw {
+					part := partOf(st, section)
+					if part == nil {
+						continue
+					}
+					data := imapbackend.DecodePart(*part, raw)
+					f.cache.Add(key(uid, section), data)
+					e.sizes.Store(section, int64(len(data)))
+					if isWholeText(st, *part, raw) {
+						f.cache.Add(key(uid, sectionText), raw)
+					}
+				}
+				for section, n := range res.Sizes {
+					e.sizes.Store(section, n)
+				}
+			}
+			p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: uid, kind: kindStructure}, e)
+			out[uid] = e
+			uids = append(uids, uid)
+		}
+		if kept != nil {
+			kept(uids)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// isWholeText reports whether the raw bytes of part are also the
+// message's TEXT: the body of a message that is not multipart is its part
+// 1 (RFC 3501, 6.4.5), so grep -r, which reads both, needs one fetch. The
+// size check guards against a server that numbers otherwise.
+func isWholeText(st *imapbackend.Structure, part imapbackend.Part, raw []byte) bool {
+	_, single := st.Body.(*imap.BodyStructureSinglePart)
+	return single && len(st.Parts) == 1 && part.Section == "1" && int64(len(raw)) == st.TextSize()
+}
+
+// smallParts chooses what comes with a message's structure: every part
+// that is small (within a budget per message), so that its size is exact
+// from the first stat (a size that changes when the file is first read
+// confuses cp, rsync and fstest alike) and grep -r over it costs no round
+// trip per file; and the BINARY.SIZE of the larger parts whose bytes are
+// not converted, which is their exact decoded size. Parts already cached
+// are left out.
+func smallParts(st *imapbackend.Structure, cached func(section string) bool) (small, sized []imapbackend.Part) {
+	budget := int64(smallPartsBudget)
+	for _, p := range st.Parts {
+		if cached(p.Section) {
+			continue
+		}
+		if p.Size <= smallPart && p.Size <= budget {
+			small = append(small, p)
+			budget -= p.Size
+		} else if !convertsCharset(p) && !p.IsMessage() {
+			sized = append(sized, p)
+		}
+	}
+	return small, sized
+}
+
+// structure returns a message's structure entry: read ahead, in flight in
+// a window, or fetched alone (with its small parts, as a window of one).
+func (p *prefetcher) structure(ctx context.Context, mailbox string, uidValidity uint32, info imapbackend.MessageInfo) (*structEntry, error) {
+	k := itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: info.UID, kind: kindStructure}
+	p.note(ctx, mailbox, uidValidity, kindStructure, info.UID)
+	if e := p.store.get(k); e != nil {
+		return e, nil
+	}
+	if err := p.wait(ctx, k); err != nil {
+		return nil, err
+	}
+	if e := p.store.get(k); e != nil {
+		return e, nil
+	}
+	flightKey := fmt.Sprintf("%s\x00%d\x00%d", mailbox, uidValidity, info.UID)
+	return p.fsys.structs.do(flightKey, func() (*structEntry, error) {
+		if e := p.store.get(k); e != nil {
+			return e, nil
+		}
+		got, err := p.fetchStructures(prefetchContext(ctx), mailbox, uidValidity, []imapbackend.MessageInfo{info}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if e := got[info.UID]; e != nil {
+			return e, nil
+		}
+		return nil, fmt.Errorf("fetch message %d of %q: %w", info.UID, mailbox, imapbackend.ErrNoMessage)
+	})
+}

@@ -1,0 +1,305 @@
+package imapbackend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// This file fetches for many messages at once, so that reading a folder
+// message by message costs a few round trips rather than a few per
+// message. Messages missing from an answer (expunged meanwhile) are simply
+// absent from the result: the caller fetches them alone, which reports
+// ErrNoMessage.
+
+// Structures fetches, in one UID FETCH, what Structure fetches for one
+// message (BODYSTRUCTURE, ENVELOPE, RFC822.SIZE, BODY.PEEK[HEADER]) for
+// each of uids.
+func (b *Backend) Structures(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID) (map[imap.UID]*Structure, error) {
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	out := make(map[imap.UID]*Structure, len(uids))
+	errs, err := b.fetchMany(ctx, mailbox, uidValidity, []fetchRequest{{uids: uids, options: &imap.FetchOptions{
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		Envelope:      true,
+		RFC822Size:    true,
+		BodySection:   []*imap.FetchItemBodySection{header},
+	}}}, func(_ int, buf *fetchResult) {
+		if buf.BodyStructure == nil {
+			return // an unsolicited FETCH (a flag change), not the answer
+		}
+		s := &Structure{UID: buf.UID, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
+		s.Parts = LeafParts(s.Body)
+		out[buf.UID] = s
+	})
+	if err == nil {
+		err = errs[0]
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch structure of %d messages of %q: %w", len(uids), mailbox, err)
+	}
+	return out, nil
+}
+
+// FetchSections fetches BODY.PEEK[section] of each of uids in one UID
+// FETCH (section and path as for FetchSection) and gives each message's
+// raw bytes to got as soon as they have arrived, so that a reader waiting
+// for the first message need not wait for the last. got is called from
+// one goroutine at a time and must not block; it may be called twice for
+// a message when a lost connection made the fetch start over.
+func (b *Backend) FetchSections(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID, section string, path []int, got func(uid imap.UID, raw []byte)) error {
+	item := sectionItem(section, path)
+	errs, err := b.fetchMany(ctx, mailbox, uidValidity, []fetchRequest{{uids: uids, options: &imap.FetchOptions{
+		BodySection: []*imap.FetchItemBodySection{item},
+	}}}, func(_ int, buf *fetchResult) {
+		data := buf.FindBodySection(item)
+		if data == nil {
+			if len(buf.BodySection) == 0 {
+				return // an unsolicited FETCH, not the answer
+			}
+			data = []byte{} // NIL or empty: no content, not an error
+		}
+		got(buf.UID, data)
+	})
+	if err == nil {
+		err = errs[0]
+	}
+	if err != nil {
+		return fmt.Errorf("fetch section %q of %d messages of %q: %w", section, len(uids), mailbox, err)
+	}
+	return nil
+}
+
+// PartsRequest asks FetchPartsMany for the raw bytes of Parts of one
+// message and the BINARY.SIZE of Sized, as FetchParts does.
+type PartsRequest struct {
+	UID   imap.UID
+	Parts []Part
+	Sized []Part
+}
+
+// PartsResult is FetchPartsMany's answer for one message: raw bytes and
+// decoded sizes keyed by section number.
+type PartsResult struct {
+	Raw   map[string][]byte
+	Sizes map[string]int64
+}
+
+// FetchPartsMany does what FetchParts does for many messages, in one round
+// trip. A FETCH has one item list for all its messages, so messages whose
+// lists are the same share one UID FETCH and the commands of the different
+// lists are sent back to back on one connection, before any answer is
+// read. A list whose BINARY.SIZE the server refuses (UNKNOWN-CTE) is asked
+// again without it. Messages that a failed command left out are absent
+// from the result, which is returned with the first error.
+func (b *Backend) FetchPartsMany(ctx context.Context, mailbox string, uidValidity uint32, reqs []PartsRequest) (map[imap.UID]PartsResult, error) {
+	groups := groupParts(reqs, b.hasCap(imap.CapBinary))
+	out := make(map[imap.UID]PartsResult)
+	run := func(groups []*partsGroup) ([]error, error) {
+		reqs := make([]fetchRequest, len(groups))
+		for i, g := range groups {
+			reqs[i] = g.req
+		}
+		return b.fetchMany(ctx, mailbox, uidValidity, reqs, func(i int, buf *fetchResult) {
+			groups[i].collect(out, buf)
+		})
+	}
+	if len(groups) == 0 {
+		return out, nil
+	}
+	errs, err := run(groups)
+	if err != nil {
+		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, err)
+	}
+	again, first := withoutSizes(groups, errs)
+	if len(again) > 0 {
+		errs, err := run(again)
+		if err != nil {
+			errs = []error{err}
+		}
+		for _, e := range errs {
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	if first != nil {
+		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, first)
+	}
+	return out, nil
+}
+
+// partsGroup is one UID FETCH of FetchPartsMany: the messages whose item
+// lists are the same.
+type partsGroup struct {
+	req  fetchRequest
+	like PartsRequest // the parts asked, the same for every UID
+}
+
+// groupParts groups requests by item list; without BINARY, sizes are not
+// asked for.
+func groupParts(reqs []PartsRequest, binary bool) []*partsGroup {
+	var groups []*partsGroup
+	byList := make(map[string]*partsGroup)
+	for _, r := range reqs {
+		if !binary {
+			r.Sized = nil
+		}
+		if len(r.Parts) == 0 && len(r.Sized) == 0 {
+			continue
+		}
+		key := sectionList(r.Parts) + "|" + sectionList(r.Sized)
+		g := byList[key]
+		if g == nil {
+			g = &partsGroup{like: r}
+			g.req.options = partsOptions(r.Parts, r.Sized)
+			byList[key] = g
+			groups = append(groups, g)
+		}
+		g.req.uids = append(g.req.uids, r.UID)
+	}
+	return groups
+}
+
+func (g *partsGroup) collect(out map[imap.UID]PartsResult, buf *fetchResult) {
+	if len(buf.BodySection) == 0 && len(buf.BinarySectionSize) == 0 {
+		return // an unsolicited FETCH, not the answer
+	}
+	out[buf.UID] = partsResult(buf, g.like)
+}
+
+// withoutSizes picks the failed groups that asked BINARY.SIZE, which the
+// server may refuse for a part it cannot decode, and turns them into
+// requests without it; first is the first other failure.
+func withoutSizes(groups []*partsGroup, errs []error) (again []*partsGroup, first error) {
+	for i, g := range groups {
+		switch {
+		case errs[i] == nil:
+		case len(g.req.options.BinarySectionSize) > 0:
+			g.like.Sized = nil
+			if len(g.like.Parts) > 0 {
+				g.req.options = partsOptions(g.like.Parts, nil)
+				again = append(again, g)
+			}
+		case first == nil:
+			first = errs[i]
+		}
+	}
+	return again, first
+}
+
+func partsOptions(parts, sized []Part) *imap.FetchOptions {
+	options := &imap.FetchOptions{}
+	for _, p := range parts {
+		options.BodySection = append(options.BodySection, &imap.FetchItemBodySection{Part: p.Path, Peek: true})
+	}
+	for _, p := range sized {
+		options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
+	}
+	return options
+}
+
+func partsResult(buf *fetchResult, like PartsRequest) PartsResult {
+	r := PartsResult{Raw: make(map[string][]byte, len(like.Parts)), Sizes: make(map[string]int64)}
+	for _, p := range like.Parts {
+		data := buf.FindBodySection(&imap.FetchItemBodySection{Part: p.Path, Peek: true})
+		if data == nil {
+			data = []byte{}
+		}
+		r.Raw[p.Section] = data
+	}
+	for _, p := range like.Sized {
+		if n, ok := buf.FindBinarySectionSize(p.Path); ok {
+			r.Sizes[p.Section] = int64(n)
+		}
+	}
+	return r
+}
+
+func sectionList(parts []Part) string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.Section
+	}
+	return strings.Join(names, " ")
+}
+
+// fetchRequest is one UID FETCH of fetchMany.
+type fetchRequest struct {
+	uids    []imap.UID
+	options *imap.FetchOptions
+}
+
+// fetchMany sends one UID FETCH per request on one connection, each right
+// after the other without waiting for answers (go-imap gives every
+// untagged FETCH to the pending command whose UID set holds it, and the
+// sets here are disjoint), after checking that the mailbox still has the
+// caller's UIDVALIDITY. got receives each message of request i as it has
+// arrived, one call at a time. The error is the connection's or the
+// UIDVALIDITY check's; each command's own failure (a NO) is in errs.
+func (b *Backend) fetchMany(ctx context.Context, mailbox string, uidValidity uint32, reqs []fetchRequest, got func(i int, buf *fetchResult)) (errs []error, err error) {
+	errs = make([]error, len(reqs))
+	err = b.do(ctx, mailbox, false, func(c *conn) error {
+		if uidValidity != 0 && c.uidValidity != uidValidity {
+			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
+		}
+		clear(errs)
+		var mu sync.Mutex // serialises got
+		var wg sync.WaitGroup
+		for i, r := range reqs {
+			set := imap.UIDSetNum(slices.Sorted(slices.Values(r.uids))...)
+			b.logf("uid fetch %q %s", mailbox, set)
+			cmd := c.client.Fetch(set, r.options)
+			// Read each answer as it comes, so that a command's literals
+			// never wait behind another command's reader.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = drainFetch(cmd, set, func(buf *fetchResult) {
+					mu.Lock()
+					defer mu.Unlock()
+					got(i, buf)
+				})
+			}()
+		}
+		wg.Wait()
+		for _, e := range errs {
+			if e != nil && connLost(c, e) {
+				return e // for do to retry on a fresh connection
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+// drainFetch reads a FETCH command to its end, handing each message of
+// set to got, and returns the command's result.
+func drainFetch(cmd *imapclient.FetchCommand, set imap.UIDSet, got func(*fetchResult)) error {
+	defer cmd.Close()
+	var first error
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		buf, err := msg.Collect()
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if buf.UID != 0 && set.Contains(buf.UID) {
+			got(buf)
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return err
+	}
+	return first
+}

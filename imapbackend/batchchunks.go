@@ -1,0 +1,127 @@
+package imapbackend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// StructureChunks fetches the structures of many messages chunk after
+// chunk on one connection, and with each chunk its parts: once a chunk's
+// structures are here, parts chooses what to fetch of each message (as
+// for FetchPartsMany), and those commands go out together with the next
+// chunk's structures. A chunk thus costs one round trip after the first,
+// not two, and got hears of the first chunk while the last is still on
+// its way. got receives each chunk's structures and parts in order, from
+// the goroutine that runs the fetch; a chunk whose parts failed comes
+// with the parts that arrived (a lost connection starts the whole fetch
+// over, so got may hear of a chunk twice). Messages the server did not
+// return are absent.
+func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
+	parts func(*Structure) PartsRequest, got func(map[imap.UID]*Structure, map[imap.UID]PartsResult)) error {
+	binary := b.hasCap(imap.CapBinary)
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	structOptions := &imap.FetchOptions{
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		Envelope:      true,
+		RFC822Size:    true,
+		BodySection:   []*imap.FetchItemBodySection{header},
+	}
+	err := b.do(ctx, mailbox, false, func(c *conn) error {
+		if uidValidity != 0 && c.uidValidity != uidValidity {
+			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
+		}
+		// Every command sent is read to its end before the connection
+		// goes back to the pool, also when this returns early.
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		send := func(uids []imap.UID, options *imap.FetchOptions) *pendingFetch {
+			set := imap.UIDSetNum(slices.Sorted(slices.Values(uids))...)
+			b.logf("uid fetch %q %s", mailbox, set)
+			f := &pendingFetch{done: make(chan struct{})}
+			cmd := c.client.Fetch(set, options)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer close(f.done)
+				f.err = drainFetch(cmd, set, func(buf *fetchResult) { f.bufs = append(f.bufs, buf) })
+			}()
+			return f
+		}
+		sendGroups := func(groups []*partsGroup) []*pendingFetch {
+			fs := make([]*pendingFetch, len(groups))
+			for i, g := range groups {
+				fs[i] = send(g.req.uids, g.req.options)
+			}
+			return fs
+		}
+		next := send(chunks[0], structOptions)
+		for i := range chunks {
+			cur := next
+			<-cur.done
+			if cur.err != nil {
+				return cur.err
+			}
+			sts := make(map[imap.UID]*Structure, len(cur.bufs))
+			var reqs []PartsRequest
+			for _, buf := range cur.bufs {
+				if buf.BodyStructure == nil {
+					continue // an unsolicited FETCH (a flag change), not the answer
+				}
+				s := &Structure{UID: buf.UID, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
+				s.Parts = LeafParts(s.Body)
+				sts[buf.UID] = s
+				if r := parts(s); len(r.Parts) > 0 || len(r.Sized) > 0 {
+					r.UID = buf.UID
+					reqs = append(reqs, r)
+				}
+			}
+			groups := groupParts(reqs, binary)
+			pending := sendGroups(groups)
+			if i+1 < len(chunks) {
+				next = send(chunks[i+1], structOptions)
+			}
+			res := make(map[imap.UID]PartsResult)
+			errs := make([]error, len(groups))
+			for j, f := range pending {
+				<-f.done
+				errs[j] = f.err
+				for _, buf := range f.bufs {
+					groups[j].collect(res, buf)
+				}
+			}
+			for _, e := range errs {
+				if e != nil && connLost(c, e) {
+					return e
+				}
+			}
+			// A list the server refused for its BINARY.SIZE is asked again
+			// without it, at the cost of a round trip (rare: UNKNOWN-CTE).
+			if again, _ := withoutSizes(groups, errs); len(again) > 0 {
+				for j, f := range sendGroups(again) {
+					<-f.done
+					for _, buf := range f.bufs {
+						again[j].collect(res, buf)
+					}
+				}
+			}
+			got(sts, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fetch structure of %d chunks of messages of %q: %w", len(chunks), mailbox, err)
+	}
+	return nil
+}
+
+// pendingFetch is a command sent and being read: bufs and err are set
+// once done is closed.
+type pendingFetch struct {
+	done chan struct{}
+	bufs []*fetchResult
+	err  error
+}
