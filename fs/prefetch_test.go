@@ -28,36 +28,14 @@ const needle = "zanzibarquux"
 // needle.
 func seedShapes(t testing.TB, srv *imaptest.Server, mailbox string, n int) (all, matching []imap.UID) {
 	t.Helper()
-	if err := srv.Create(mailbox); err != nil {
-		t.Fatal(err)
-	}
-	c, err := srv.Dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	rng := rand.New(rand.NewSource(int64(n)))
-	for i := 0; i < n; i++ {
-		msg := shapedMessage(rng, i)
-		cmd := c.Append(mailbox, int64(len(msg)), nil)
-		cmd.Write(msg)
-		cmd.Close()
-		data, err := cmd.Wait()
-		if err != nil {
-			t.Fatalf("append to %s: %v", mailbox, err)
-		}
-		all = append(all, data.UID)
-		if i%10 == 3 {
-			matching = append(matching, data.UID)
-		}
-	}
+	all = appendMessages(t, srv, mailbox, n, func(i int) []byte { return shapedMessage(rng, i) })
 	if len(all) > 0 && all[0] == 0 {
 		all = uids(t.(*testing.T), srv, mailbox) // no APPENDUID
-		matching = matching[:0]
-		for i, uid := range all {
-			if i%10 == 3 {
-				matching = append(matching, uid)
-			}
+	}
+	for i, uid := range all {
+		if i%10 == 3 {
+			matching = append(matching, uid)
 		}
 	}
 	return all, matching
@@ -161,97 +139,81 @@ var readers = []struct {
 // commands are counted: revalidating the listing (STATUS after the list
 // TTL) is not the readers' doing.
 func TestReadAheadBatches(t *testing.T) {
-	for _, kind := range []string{"memory", "dovecot"} {
-		t.Run(kind, func(t *testing.T) {
-			var srv *imaptest.Server
-			if kind == "memory" {
-				srv = imaptest.NewMemory(t)
-			} else {
-				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
-			}
-			const n = 300
-			_, matching := seedShapes(t, srv, "Bulk", n)
-			for _, r := range readers {
-				t.Run(r.name, func(t *testing.T) {
-					m := mountServer(t, srv)
-					folder := filepath.Join(m.dir, "Bulk")
-					run(t, "ls", folder)
-					m.proxy.Reset()
-					start := time.Now()
-					first := r.read(t, folder)
-					took := time.Since(start)
-					m.fsys.WaitReadAhead()
-					cmds := m.proxy.Commands()
-					t.Logf("%s over %d messages: %v, %d commands %v", r.name, n, took, m.proxy.Total(), cmds)
-					if f := fetches(cmds); f >= 40 {
-						t.Errorf("%s over %d messages sent %d FETCH commands, want fewer than 40", r.name, n, f)
+	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
+		const n = 300
+		_, matching := seedShapes(t, srv, "Bulk", n)
+		for _, r := range readers {
+			t.Run(r.name, func(t *testing.T) {
+				m := mountServer(t, srv)
+				folder := filepath.Join(m.dir, "Bulk")
+				run(t, "ls", folder)
+				m.proxy.Reset()
+				start := time.Now()
+				first := r.read(t, folder)
+				took := time.Since(start)
+				m.fsys.WaitReadAhead()
+				cmds := m.proxy.Commands()
+				t.Logf("%s over %d messages: %v, %d commands %v", r.name, n, took, m.proxy.Total(), cmds)
+				if f := fetches(cmds); f >= 40 {
+					t.Errorf("%s over %d messages sent %d FETCH commands, want fewer than 40", r.name, n, f)
+				}
+				if r.name == "grep -r" {
+					if got, want := matchedUIDs(t, folder, first), uidNames(matching); strings.Join(got, " ") != strings.Join(want, " ") {
+						t.Errorf("grep -rl found messages %v, want %v", got, want)
 					}
-					if r.name == "grep -r" {
-						if got, want := matchedUIDs(t, folder, first), uidNames(matching); strings.Join(got, " ") != strings.Join(want, " ") {
-							t.Errorf("grep -rl found messages %v, want %v", got, want)
-						}
-					}
-					m.proxy.Reset()
-					second := r.read(t, folder)
-					if f := fetches(m.proxy.Commands()); f != 0 {
-						t.Errorf("second %s sent %d FETCH commands (%v), want 0", r.name, f, m.proxy.Commands())
-					}
-					if second != first {
-						t.Errorf("second %s printed %d bytes, the first %d", r.name, len(second), len(first))
-					}
-				})
-			}
-		})
-	}
+				}
+				m.proxy.Reset()
+				second := r.read(t, folder)
+				if f := fetches(m.proxy.Commands()); f != 0 {
+					t.Errorf("second %s sent %d FETCH commands (%v), want 0", r.name, f, m.proxy.Commands())
+				}
+				if second != first {
+					t.Errorf("second %s printed %d bytes, the first %d", r.name, len(second), len(first))
+				}
+			})
+		}
+	})
 }
 
 // TestRandomReadFetchesOneMessage: reading a few messages here and there
 // fetches those messages only, not windows around them.
 func TestRandomReadFetchesOneMessage(t *testing.T) {
-	for _, kind := range []string{"memory", "dovecot"} {
-		t.Run(kind, func(t *testing.T) {
-			var srv *imaptest.Server
-			if kind == "memory" {
-				srv = imaptest.NewMemory(t)
-			} else {
-				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
+		all, _ := seedShapes(t, srv, "Bulk", 300)
+		proxy, err := imaptest.NewFaultProxy(srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		m := mountVia(t, srv, proxy.Addr, 30*time.Second, imapfsfs.Options{})
+		folder := filepath.Join(m.dir, "Bulk")
+		run(t, "ls", folder)
+		c := examine(t, srv, "Bulk")
+		picks := []imap.UID{all[150], all[77], all[230], all[13]}
+		var size int64
+		for _, uid := range picks {
+			msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{RFC822Size: true}).Collect()
+			if err != nil || len(msgs) != 1 {
+				t.Fatalf("fetch size of %d: %v", uid, err)
 			}
-			all, _ := seedShapes(t, srv, "Bulk", 300)
-			proxy, err := imaptest.NewFaultProxy(srv.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { proxy.Close() })
-			m := mountVia(t, srv, proxy.Addr, 30*time.Second, imapfsfs.Options{})
-			folder := filepath.Join(m.dir, "Bulk")
-			run(t, "ls", folder)
-			c := examine(t, srv, "Bulk")
-			picks := []imap.UID{all[150], all[77], all[230], all[13]}
-			var size int64
-			for _, uid := range picks {
-				msgs, err := c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{RFC822Size: true}).Collect()
-				if err != nil || len(msgs) != 1 {
-					t.Fatalf("fetch size of %d: %v", uid, err)
-				}
-				size += msgs[0].RFC822Size
-			}
-			proxy.Reset()
-			for _, uid := range picks {
-				run(t, "cat", filepath.Join(folder, strconv.FormatUint(uint64(uid), 10), "TEXT"))
-			}
-			m.fsys.WaitReadAhead()
-			got, cmds := proxy.BytesFromServer(), proxy.Commands()
-			t.Logf("TEXT of %d messages (%d bytes): %d bytes from the server, %v", len(picks), size, got, cmds)
-			// Each message's structure, small parts and TEXT: its bytes
-			// about twice over, plus the protocol around them.
-			if limit := 2*size + int64(len(picks))*4096; got > limit {
-				t.Errorf("reading TEXT of %d messages of %d bytes took %d bytes from the server, want at most %d", len(picks), size, got, limit)
-			}
-			if f := fetches(cmds); f > 3*len(picks) {
-				t.Errorf("reading TEXT of %d messages sent %d FETCH commands, want at most %d", len(picks), f, 3*len(picks))
-			}
-		})
-	}
+			size += msgs[0].RFC822Size
+		}
+		proxy.Reset()
+		for _, uid := range picks {
+			run(t, "cat", filepath.Join(folder, strconv.FormatUint(uint64(uid), 10), "TEXT"))
+		}
+		m.fsys.WaitReadAhead()
+		got, cmds := proxy.BytesFromServer(), proxy.Commands()
+		t.Logf("TEXT of %d messages (%d bytes): %d bytes from the server, %v", len(picks), size, got, cmds)
+		// Each message's structure, small parts and TEXT: its bytes
+		// about twice over, plus the protocol around them.
+		if limit := 2*size + int64(len(picks))*4096; got > limit {
+			t.Errorf("reading TEXT of %d messages of %d bytes took %d bytes from the server, want at most %d", len(picks), size, got, limit)
+		}
+		if f := fetches(cmds); f > 3*len(picks) {
+			t.Errorf("reading TEXT of %d messages sent %d FETCH commands, want at most %d", len(picks), f, 3*len(picks))
+		}
+	})
 }
 
 // TestFSTestOverReadAhead: what windows bring (structures, small parts,
@@ -259,27 +221,19 @@ func TestRandomReadFetchesOneMessage(t *testing.T) {
 // as fstest checks over a folder of every shape; and fstest, which walks
 // the folder, costs less than a FETCH per message.
 func TestFSTestOverReadAhead(t *testing.T) {
-	for _, kind := range []string{"memory", "dovecot"} {
-		t.Run(kind, func(t *testing.T) {
-			var srv *imaptest.Server
-			if kind == "memory" {
-				srv = imaptest.NewMemory(t)
-			} else {
-				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
-			}
-			const n = 16 // every shape, and a part too large to come with the structure
-			all, _ := seedShapes(t, srv, "Bulk", n)
-			m := mountServer(t, srv)
-			var expected []string
-			for _, uid := range all {
-				expected = append(expected, fmt.Sprintf("%d/HEADER", uid), fmt.Sprintf("%d/TEXT", uid), fmt.Sprintf("%d/1", uid))
-			}
-			if err := fstest.TestFS(os.DirFS(filepath.Join(m.dir, "Bulk")), expected...); err != nil {
-				t.Fatal(err)
-			}
-			if f := fetches(m.proxy.Commands()); f > n {
-				t.Errorf("fstest over %d messages sent %d FETCH commands, want fewer than one per message", n, f)
-			}
-		})
-	}
+	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
+		const n = 16 // every shape, and a part too large to come with the structure
+		all, _ := seedShapes(t, srv, "Bulk", n)
+		m := mountServer(t, srv)
+		var expected []string
+		for _, uid := range all {
+			expected = append(expected, fmt.Sprintf("%d/HEADER", uid), fmt.Sprintf("%d/TEXT", uid), fmt.Sprintf("%d/1", uid))
+		}
+		if err := fstest.TestFS(os.DirFS(filepath.Join(m.dir, "Bulk")), expected...); err != nil {
+			t.Fatal(err)
+		}
+		if f := fetches(m.proxy.Commands()); f > n {
+			t.Errorf("fstest over %d messages sent %d FETCH commands, want fewer than one per message", n, f)
+		}
+	})
 }

@@ -341,47 +341,39 @@ func TestMessageEMLReusesHeaderAndText(t *testing.T) {
 }
 
 func TestListingCostsConstantCommands(t *testing.T) {
-	for _, kind := range []string{"memory", "dovecot"} {
-		t.Run(kind, func(t *testing.T) {
-			var srv *imaptest.Server
-			if kind == "memory" {
-				srv = imaptest.NewMemory(t)
-			} else {
-				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
+		seedBulk(t, srv, "Small", 10)
+		seedBulk(t, srv, "Bulk", 1000)
+		m := mountServer(t, srv)
+		count := func(folder string, want int) (int, map[string]int) {
+			m.proxy.Reset()
+			out := run(t, "ls", "-l", filepath.Join(m.dir, folder))
+			if n := strings.Count(out, "\n") - 1; n != want {
+				t.Fatalf("ls -l %s listed %d entries, want %d", folder, n, want)
 			}
-			seedBulk(t, srv, "Small", 10)
-			seedBulk(t, srv, "Bulk", 1000)
-			m := mountServer(t, srv)
-			count := func(folder string, want int) (int, map[string]int) {
-				m.proxy.Reset()
-				out := run(t, "ls", "-l", filepath.Join(m.dir, folder))
-				if n := strings.Count(out, "\n") - 1; n != want {
-					t.Fatalf("ls -l %s listed %d entries, want %d", folder, n, want)
-				}
-				return m.proxy.Total(), m.proxy.Commands()
-			}
-			// A plain ls has the kernel look up no entry (no READDIRPLUS):
-			// 100,000 messages must not become 100,000 nodes.
-			if n := len(lines(run(t, "ls", filepath.Join(m.dir, "Bulk")))); n != 1000 {
-				t.Fatalf("ls Bulk listed %d names, want 1000", n)
-			}
-			if got := lookedUp(t, m); got != 0 {
-				t.Errorf("ls of 1000 messages looked up %d message directories, want 0", got)
-			}
-			m.fsys.DropCaches() // the counts below start cold
-			small, _ := count("Small", 10)
-			big, cmds := count("Bulk", 1000)
-			if got := lookedUp(t, m); got != 1010 {
-				t.Errorf("ls -l of 1010 messages in all looked up %d message directories, want 1010", got)
-			}
-			t.Logf("ls -l of 1000 messages: %d commands %v; of 10: %d", big, cmds, small)
-			// SELECT and UID FETCH, and a LIST when the mailbox list was due
-			// for a refresh: never anything that grows with the folder.
-			if big > 3 || big > small || cmds["UID FETCH"] != 1 {
-				t.Errorf("ls -l of 1000 messages sent %d commands %v, of 10 messages %d; want at most 3 with one UID FETCH", big, cmds, small)
-			}
-		})
-	}
+			return m.proxy.Total(), m.proxy.Commands()
+		}
+		// A plain ls has the kernel look up no entry (no READDIRPLUS):
+		// 100,000 messages must not become 100,000 nodes.
+		if n := len(lines(run(t, "ls", filepath.Join(m.dir, "Bulk")))); n != 1000 {
+			t.Fatalf("ls Bulk listed %d names, want 1000", n)
+		}
+		if got := lookedUp(t, m); got != 0 {
+			t.Errorf("ls of 1000 messages looked up %d message directories, want 0", got)
+		}
+		m.fsys.DropCaches() // the counts below start cold
+		small, _ := count("Small", 10)
+		big, cmds := count("Bulk", 1000)
+		if got := lookedUp(t, m); got != 1010 {
+			t.Errorf("ls -l of 1010 messages in all looked up %d message directories, want 1010", got)
+		}
+		t.Logf("ls -l of 1000 messages: %d commands %v; of 10: %d", big, cmds, small)
+		// SELECT and UID FETCH, and a LIST when the mailbox list was due
+		// for a refresh: never anything that grows with the folder.
+		if big > 3 || big > small || cmds["UID FETCH"] != 1 {
+			t.Errorf("ls -l of 1000 messages sent %d commands %v, of 10 messages %d; want at most 3 with one UID FETCH", big, cmds, small)
+		}
+	})
 }
 
 // lookedUp reads from the status file how many message directories the
@@ -402,9 +394,19 @@ func lookedUp(t *testing.T, m *mount) int {
 	return 0
 }
 
-// seedBulk appends n small messages over one connection (Server.Append
-// logs in anew for each, which costs Dovecot an auth round per message).
+// seedBulk appends n small messages.
 func seedBulk(t *testing.T, srv *imaptest.Server, mailbox string, n int) {
+	t.Helper()
+	appendMessages(t, srv, mailbox, n, func(i int) []byte {
+		return []byte(fmt.Sprintf("From: bulk@example.org\r\nSubject: bulk %d\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n\r\nmessage %d\r\n", i, i))
+	})
+}
+
+// appendMessages creates mailbox and appends message(0) to message(n-1)
+// over one connection (Server.Append logs in anew for each, which costs
+// Dovecot an auth round per message). It returns the UIDs APPENDUID gave,
+// zeros from a server without UIDPLUS.
+func appendMessages(t testing.TB, srv *imaptest.Server, mailbox string, n int, message func(i int) []byte) []imap.UID {
 	t.Helper()
 	if err := srv.Create(mailbox); err != nil {
 		t.Fatal(err)
@@ -414,15 +416,28 @@ func seedBulk(t *testing.T, srv *imaptest.Server, mailbox string, n int) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	appended := make([]imap.UID, 0, n)
 	for i := 0; i < n; i++ {
-		msg := fmt.Sprintf("From: bulk@example.org\r\nSubject: bulk %d\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n\r\nmessage %d\r\n", i, i)
+		msg := message(i)
 		cmd := c.Append(mailbox, int64(len(msg)), nil)
-		cmd.Write([]byte(msg))
+		cmd.Write(msg)
 		cmd.Close()
-		if _, err := cmd.Wait(); err != nil {
+		data, err := cmd.Wait()
+		if err != nil {
 			t.Fatalf("append to %s: %v", mailbox, err)
 		}
+		appended = append(appended, data.UID)
 	}
+	return appended
+}
+
+// emptyServers runs test against an empty memory server and an empty
+// Dovecot, each in a subtest of its own.
+func emptyServers(t *testing.T, test func(t *testing.T, srv *imaptest.Server)) {
+	t.Run("memory", func(t *testing.T) { test(t, imaptest.NewMemory(t)) })
+	t.Run("dovecot", func(t *testing.T) {
+		test(t, imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'}))
+	})
 }
 
 func TestBrokenMIMEReadsInFull(t *testing.T) {
