@@ -217,7 +217,7 @@ func (rep *Report) sorted(op string) []*Cell {
 // acceptance checks.
 func (rep *Report) summaryMarkdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measured by `make bench` on %s (%s CPUs, %s), %s; imapfs %s. Full tables: [cmd/imapfs-bench/results/RESULTS.md](cmd/imapfs-bench/results/RESULTS.md).\n\n",
+	fmt.Fprintf(&b, "Measured by `make bench` on %s (%s CPUs, %s of memory), %s; %s. Full tables: [cmd/imapfs-bench/results/RESULTS.md](cmd/imapfs-bench/results/RESULTS.md).\n\n",
 		rep.Machine["cpu"], rep.Machine["nproc"], rep.Machine["memory"], rep.Machine["date"], rep.Machine["imapfs"])
 	b.WriteString("| operation | folder | RTT | imapfs 1st | imapfs 2nd | (a) bound | (b) mbsync + grep | commands 1st / 2nd / (a) |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, h := range []struct {
@@ -232,7 +232,7 @@ func (rep *Report) summaryMarkdown() string {
 			continue
 		}
 		if c.Skip != "" {
-			fmt.Fprintf(&b, "| %s | %s | %d ms | — | — | — | — | not measured: %s |\n", c.Op, c.Folder, c.RTT, c.Skip)
+			fmt.Fprintf(&b, "| `%s` | %s | %d ms | — | — | — | — | not measured: %s |\n", c.Op, c.Folder, c.RTT, c.Skip)
 			continue
 		}
 		mb := "—"
@@ -242,7 +242,7 @@ func (rep *Report) summaryMarkdown() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %d ms | %s | %s | %s | %s | %s / %s / %s |\n", c.Op, c.Folder, c.RTT,
 			rep.wallThroughput(c.First, c), rep.wallThroughput(c.Second, c), rep.wallThroughput(c.Bound, c), mb, cmds(c.First), cmds(c.Second), cmds(c.Bound))
 	}
-	b.WriteString("\n" + rep.acceptance())
+	b.WriteString("\nAcceptance criteria of issue 6, checked on these figures:\n\n" + rep.acceptance())
 	return b.String()
 }
 

@@ -121,11 +121,15 @@ func (r *runner) measureOp(ctx context.Context, proxy *imaptest.LatencyProxy, m 
 	dest := filepath.Join(r.tmp, "copy.bin")
 	os.Remove(dest)
 	defer os.Remove(dest)
+	settle(proxy)
 	rssOK := resetPeakRSS(m.pid()) == nil
 	proxy.Reset()
 	start := time.Now()
 	out, err := runShell(ctx, m.dir, opCommand(cell.Op, cell.Folder, dest), r.cfg.opTimeout)
 	wall := time.Since(start)
+	// What the mount still sends once the command is done (a prefetch
+	// that had been started, say) is the operation's, not the next pass's.
+	settle(proxy)
 	ms := &Measure{Wall: wall.Seconds(), FromServer: proxy.BytesFromServer(), ToServer: proxy.BytesToServer()}
 	ms.ByName = proxy.Commands()
 	// The IDLE connection's IDLE commands are its own business (DONE is
@@ -154,6 +158,22 @@ func (r *runner) measureOp(ctx context.Context, proxy *imaptest.LatencyProxy, m 
 		r.fail(cell, "wrong answer: %v", err)
 	}
 	return ms
+}
+
+// settle waits until the proxy has carried nothing for a moment (at most
+// settleMax), so that the traffic of one pass is not counted in the next.
+func settle(proxy *imaptest.LatencyProxy) {
+	const quiet, settleMax = 200 * time.Millisecond, 10 * time.Second
+	deadline := time.Now().Add(settleMax)
+	last := proxy.BytesFromServer() + proxy.BytesToServer()
+	for time.Now().Before(deadline) {
+		time.Sleep(quiet)
+		now := proxy.BytesFromServer() + proxy.BytesToServer()
+		if now == last {
+			return
+		}
+		last = now
+	}
 }
 
 var uidDir = regexp.MustCompile(`^[^/]+/([0-9]+)/`)

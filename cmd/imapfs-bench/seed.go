@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -79,7 +80,7 @@ func maildirName(date time.Time, seq int, size, vsize int64, flags string) strin
 }
 
 // SeedFolder writes the messages of spec into the maildir root.
-func SeedFolder(root string, spec FolderSpec) (*FolderStats, error) {
+func SeedFolder(ctx context.Context, root string, spec FolderSpec) (*FolderStats, error) {
 	start := time.Now()
 	uid, gid, err := owner(root)
 	if err != nil {
@@ -93,6 +94,9 @@ func SeedFolder(root string, spec FolderSpec) (*FolderStats, error) {
 	g := NewGenerator(spec.Seed, spec.N, spec.Mix, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
 	var buf bytes.Buffer
 	for i := range spec.N {
+		if i%1000 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		buf.Reset()
 		info := g.Next(&buf)
 		st.Shapes[info.Shape]++
