@@ -390,8 +390,11 @@ func cmds(m *Measure) string {
 }
 
 func ratio(m, base *Measure) string {
-	if !m.ok() || !base.ok() || base.Wall <= 0 {
+	if !m.done() || !base.ok() || base.Wall <= 0 {
 		return "—"
+	}
+	if m.TimedOut {
+		return fmt.Sprintf("> %.0f×", m.Wall/base.Wall)
 	}
 	return fmt.Sprintf("%.1f×", m.Wall/base.Wall)
 }

@@ -25,15 +25,15 @@ type FolderSpec struct {
 // FolderStats is what was generated into a folder: the expectations the
 // benchmark checks its answers against.
 type FolderStats struct {
-	Name       string        `json:"name"`
-	Messages   int           `json:"messages"`
-	Bytes      int64         `json:"bytes"`     // on disk, LF line endings
-	WordCount  int           `json:"wordCount"` // messages with Word in a decoded part
-	RawWord    int           `json:"rawWord"`   // messages with Word in their raw bytes
-	Shapes     map[Shape]int `json:"-"`
-	ShapeNames map[string]int
-	SeedTime   float64 `json:"seedSeconds"`
-	WarmTime   float64 `json:"warmSeconds"` // Dovecot's first SELECT and FETCH of the metadata
+	Name       string         `json:"name"`
+	Messages   int            `json:"messages"`
+	Bytes      int64          `json:"bytes"`     // on disk, LF line endings
+	WordCount  int            `json:"wordCount"` // messages with Word in a decoded part
+	RawWord    int            `json:"rawWord"`   // messages with Word in their raw bytes
+	Shapes     map[Shape]int  `json:"-"`
+	ShapeNames map[string]int `json:"shapes"`
+	SeedTime   float64        `json:"seedSeconds"`
+	WarmTime   float64        `json:"warmSeconds"` // Dovecot's first SELECT and FETCH of the metadata
 }
 
 // BigStats describes the folder holding the large attachment.
