@@ -13,7 +13,7 @@ MANDIR         ?= $(PREFIX)/share/man
 MOUNTHELPERDIR ?= /sbin
 MD2MAN         ?= $(GO) run github.com/cpuguy83/go-md2man/v2@v2.0.7
 
-.PHONY: build test lint demo clean install uninstall man
+.PHONY: build test lint demo bench clean install uninstall man
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/imapfs
@@ -30,6 +30,13 @@ lint:
 	$(GO) vet ./...
 	GOOS=darwin GOARCH=amd64 $(GO) build ./...
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
+
+# Measures the mount against Dovecot behind a latency proxy, beside the
+# bulk-fetch bound and mbsync (about ten minutes; not part of test). Writes
+# cmd/imapfs-bench/results/ and the README's performance section.
+# BENCHFLAGS=-quick for a short run while developing.
+bench: build
+	$(GO) run ./cmd/imapfs-bench -imapfs $(BIN) $(BENCHFLAGS)
 
 # Mounts the built-in sample mail on ./mail; Ctrl-C unmounts.
 demo: build
