@@ -33,7 +33,7 @@ const (
 	// and small parts); other kinds are section names.
 	kindStructure = "\x00structure"
 
-	firstWindow = 8   // messages in the first window of a stream
+	firstWindow = 32  // messages in the first window of a stream
 	maxWindow   = 512 // and in the largest
 	// windowGrowth is how much larger each window of a stream is than the
 	// one before: a folder of n messages takes about log4(n/8) windows.

@@ -12,9 +12,9 @@ import (
 // StructureChunks fetches the structures of many messages chunk after
 // chunk on one connection, and with each chunk its parts: once a chunk's
 // structures are here, parts chooses what to fetch of each message (as
-// for FetchPartsMany), and those commands go out together with the next
-// chunk's structures. A chunk thus costs one round trip after the first,
-// not two, and got hears of the first chunk while the last is still on
+// for FetchPartsMany), and those commands go out while the structures of
+// the next chunks are already on their way. A chunk thus costs its
+// transfer rather than round trips after the first, and got hears of the first chunk while the last is still on
 // its way. got receives each chunk's structures and parts in order, from
 // the goroutine that runs the fetch; a chunk whose parts failed comes
 // with the parts that arrived (a lost connection starts the whole fetch
@@ -58,9 +58,17 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 			}
 			return fs
 		}
-		next := send(chunks[0], structOptions)
+		// Structures go out structureDepth chunks ahead of the chunk being
+		// read, so that a chunk costs its transfer and not a round trip.
+		sent := make([]*pendingFetch, 0, len(chunks))
+		topUp := func(upTo int) {
+			for len(sent) < min(upTo, len(chunks)) {
+				sent = append(sent, send(chunks[len(sent)], structOptions))
+			}
+		}
+		topUp(structureDepth)
 		for i := range chunks {
-			cur := next
+			cur := sent[i]
 			<-cur.done
 			if cur.err != nil {
 				return cur.err
@@ -81,9 +89,7 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 			}
 			groups := groupParts(reqs, binary)
 			pending := sendGroups(groups)
-			if i+1 < len(chunks) {
-				next = send(chunks[i+1], structOptions)
-			}
+			topUp(i + 1 + structureDepth)
 			res := make(map[imap.UID]PartsResult)
 			errs := make([]error, len(groups))
 			for j, f := range pending {
@@ -117,6 +123,10 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 	}
 	return nil
 }
+
+// structureDepth is how many chunks of structures StructureChunks keeps
+// asked for ahead of the one it reads.
+const structureDepth = 3
 
 // pendingFetch is a command sent and being read: bufs and err are set
 // once done is closed.
