@@ -33,9 +33,9 @@ const (
 	// and small parts); other kinds are section names.
 	kindStructure = "\x00structure"
 
-	firstWindow = 32  // messages in the first window of a stream
+	firstWindow = 32  // messages in the first window of a walk
 	maxWindow   = 512 // and in the largest
-	// windowGrowth is how much larger each window of a stream is than the
+	// windowGrowth is how much larger each window of a walk is than the
 	// one before: a folder of n messages takes about log4(n/8) windows.
 	windowGrowth = 4
 	// aheadShare is how far into a window (one part in aheadShare) the
@@ -48,29 +48,29 @@ const (
 	maxGap  = 64
 	maxSkip = 4
 	// windowBudgetShare is the part of the cache budget one window may
-	// fill: two windows of a stream may be in flight, and what they bring
+	// fill: two windows of a walk may be in flight, and what they bring
 	// must still be in the cache when the reader gets there.
 	windowBudgetShare = 8
-	// maxStreams bounds the detector's memory; past it, all streams are
+	// maxWalks bounds the detector's memory; past it, all walks are
 	// forgotten (they are rebuilt in two accesses).
-	maxStreams = 256
+	maxWalks = 256
 )
 
-// readAhead is the detector: one stream per mailbox, kind and order.
+// readAhead is the detector: one walk per mailbox, kind and order.
 type readAhead struct {
-	mu      sync.Mutex
-	streams map[streamKey]*stream
-	lex     map[string]*lexOrder // by mailbox, for the snapshot last seen
+	mu    sync.Mutex
+	walks map[walkKey]*walk
+	lex   map[string]*lexOrder // by mailbox, for the snapshot last seen
 }
 
-type streamKey struct {
+type walkKey struct {
 	mailbox, kind string
 	lexical       bool
 }
 
-// stream follows one reader through a snapshot's messages, by position in
+// walk follows one reader through a snapshot's messages, by position in
 // its order.
-type stream struct {
+type walk struct {
 	snap   snapID
 	last   int // position of the latest access
 	issued int // positions below it have been fetched or are in flight
@@ -180,14 +180,14 @@ func (r *readAhead) note(snap *imapbackend.Snapshot, kind string, uid imap.UID, 
 	id := idOf(snap)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.streams == nil || len(r.streams) > maxStreams {
-		r.streams = make(map[streamKey]*stream)
+	if r.walks == nil || len(r.walks) > maxWalks {
+		r.walks = make(map[walkKey]*walk)
 		r.lex = make(map[string]*lexOrder)
 	}
 	// Both orders agree over stretches (100, 101, ... 109), so both may
 	// follow an access; the one followed longer reads ahead, the other
 	// only keeps track.
-	var best *stream
+	var best *walk
 	var bestOrd order
 	bestPos := 0
 	for _, lexical := range []bool{false, true} {
@@ -201,12 +201,12 @@ func (r *readAhead) note(snap *imapbackend.Snapshot, kind string, uid imap.UID, 
 			ord = lo
 		}
 		pos := ord.posOf(index)
-		key := streamKey{mailbox: snap.Mailbox, kind: kind, lexical: lexical}
-		s := r.streams[key]
+		key := walkKey{mailbox: snap.Mailbox, kind: kind, lexical: lexical}
+		s := r.walks[key]
 		switch {
 		case s == nil || s.snap != id || !s.follows(pos, snap, ord, needed):
-			s = &stream{snap: id, last: pos, issued: pos, size: firstWindow}
-			r.streams[key] = s
+			s = &walk{snap: id, last: pos, issued: pos, size: firstWindow}
+			r.walks[key] = s
 			if pos != 0 {
 				continue // one access is no direction yet
 			}
@@ -243,9 +243,9 @@ func (r *readAhead) note(snap *imapbackend.Snapshot, kind string, uid imap.UID, 
 	s.size = min(windowGrowth*s.size, maxWindow)
 }
 
-// follows reports whether an access at pos continues the stream: at or a
+// follows reports whether an access at pos continues the walk: at or a
 // little after its latest access.
-func (s *stream) follows(pos int, snap *imapbackend.Snapshot, ord order, needed func(imapbackend.MessageInfo) bool) bool {
+func (s *walk) follows(pos int, snap *imapbackend.Snapshot, ord order, needed func(imapbackend.MessageInfo) bool) bool {
 	if pos < s.last || pos > s.last+maxGap {
 		return false
 	}
