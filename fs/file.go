@@ -27,6 +27,10 @@ type SectionFile struct {
 	// kernel's page cache serve reads, since the kernel cuts reads at the
 	// size it holds.
 	reported atomic.Int64
+	// served is the FS's cache generation plus one when this file's bytes
+	// were last handed to the kernel with its exact size: the kernel's page
+	// cache may hold them still, so a later open need not fetch them.
+	served atomic.Uint64
 
 	// Streaming (stream.go): the chunks in flight, shared by every open,
 	// and whether the server refused to decode the part in windows.
@@ -102,11 +106,19 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	if h, ok, errno := f.openStreamed(ctx); ok || errno != 0 {
 		return h, fuse.FOPEN_KEEP_CACHE, errno
 	}
+	generation := f.msg.fsys.generation.Load() + 1
+	if f.served.Load() == generation && f.reported.Load() > 0 {
+		// Read before, at the size the kernel holds: a second grep -r of
+		// a folder larger than the cache is served by the page cache. A
+		// read that the page cache cannot serve fetches then.
+		return &lazyHandle{file: f}, fuse.FOPEN_KEEP_CACHE, 0
+	}
 	data, err := f.content(ctx)
 	if err != nil {
 		return nil, 0, f.msg.fsys.errno(f.describe(), err)
 	}
 	if f.reported.Load() == int64(len(data))+1 {
+		f.served.Store(generation)
 		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE, 0
 	}
 	// The kernel holds an estimate (or a server's BINARY.SIZE that our
@@ -194,6 +206,32 @@ func (h *contentHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.
 		end = int64(len(h.data))
 	}
 	return fuse.ReadResultData(h.data[off:end]), 0
+}
+
+// lazyHandle is an open file whose bytes the kernel's page cache most
+// likely holds: they are fetched only if a read reaches it.
+type lazyHandle struct {
+	file *SectionFile
+	mu   sync.Mutex
+	data []byte
+}
+
+var _ gofs.FileReader = (*lazyHandle)(nil)
+
+func (h *lazyHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.mu.Lock()
+	data := h.data
+	h.mu.Unlock()
+	if data == nil {
+		var err error
+		if data, err = h.file.content(ctx); err != nil {
+			return nil, h.file.msg.fsys.errno(h.file.describe(), err)
+		}
+		h.mu.Lock()
+		h.data = data
+		h.mu.Unlock()
+	}
+	return (&contentHandle{data: data}).Read(ctx, dest, off)
 }
 
 // derive builds a raw section from others already cached, since BODY[] is

@@ -26,6 +26,9 @@ type FS struct {
 
 	fsName string // the account URL, set by Mount
 	errors errorLog
+	// generation counts DropCaches: what was served before it is fetched
+	// again.
+	generation atomic.Uint64
 	// messageNodes counts the message directories the kernel has looked
 	// up: a listing alone must not add to it (see Mount).
 	messageNodes atomic.Int64
@@ -313,6 +316,7 @@ func (f *FS) registerFolder(mailbox string, in *gofs.Inode) {
 // DropCaches forgets everything fetched and listed (SIGHUP): the next
 // request asks the server again.
 func (f *FS) DropCaches() {
+	f.generation.Add(1)
 	f.cache.Purge()
 	f.prefetch.purge()
 	f.mu.Lock()

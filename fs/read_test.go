@@ -18,6 +18,8 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // charsets for the reference decoder
 
+	"github.com/imapfs/imapfs/cache"
+	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
@@ -374,6 +376,34 @@ func TestListingCostsConstantCommands(t *testing.T) {
 			t.Errorf("ls -l of 1000 messages sent %d commands %v, of 10 messages %d; want at most 3 with one UID FETCH", big, cmds, small)
 		}
 	})
+}
+
+// TestPageCacheServesSecondRead: content read once is served again by the
+// kernel's page cache, without a fetch, even when imapfs's own cache could
+// not keep it (here a cache of 4 KiB): a second grep -r of a folder larger
+// than --cache-size sends nothing.
+func TestPageCacheServesSecondRead(t *testing.T) {
+	for _, kind := range []string{"memory", "dovecot-slash"} {
+		t.Run(kind, func(t *testing.T) {
+			m := mountServerWith(t, servers(t)[kind](t), imapfsfs.Options{Cache: cache.New(4 << 10)})
+			inbox := m.mailboxPath("INBOX")
+			first := run(t, "grep", "-r", "-c", "", inbox)
+			m.fsys.WaitReadAhead()
+			m.proxy.Reset()
+			if again := run(t, "grep", "-r", "-c", "", inbox); again != first {
+				t.Errorf("second grep -r printed %q, the first %q", again, first)
+			}
+			if n := m.proxy.Commands()["UID FETCH"]; n != 0 {
+				t.Errorf("second grep -r with a 4 KiB cache sent %d UID FETCH (%v), want 0", n, m.proxy.Commands())
+			}
+			m.fsys.DropCaches() // SIGHUP: read from the server again
+			m.proxy.Reset()
+			run(t, "grep", "-r", "-c", "", inbox)
+			if n := m.proxy.Commands()["UID FETCH"]; n == 0 {
+				t.Error("grep -r after DropCaches fetched nothing")
+			}
+		})
+	}
 }
 
 // lookedUp reads from the status file how many message directories the
