@@ -296,19 +296,34 @@ func (p *prefetcher) fill(sp span, kind string) (*window, int) {
 // waiting for it fetch their message alone, and see their own error if
 // that fails too.
 func (p *prefetcher) run(ctx context.Context, w *window) {
+	// A window holds a connection for its whole transfer: windows share
+	// the slots of streaming's read-ahead, one fewer than the connections,
+	// so that a read nobody fetched ahead, or an ls elsewhere, finds one.
+	// A part window takes its slot only once its structures are here: it
+	// must not hold one while a structure window waits for it.
+	withSlot := func(fetch func() error) error {
+		if err := p.fsys.windows.acquire(ctx, p.fsys); err != nil {
+			return err
+		}
+		defer p.fsys.windows.release()
+		return fetch()
+	}
 	var err error
 	switch w.kind {
 	case kindStructure:
-		_, err = p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos, func(uids []imap.UID) {
-			for _, uid := range uids {
-				p.release(w, uid, nil)
-			}
+		err = withSlot(func() error {
+			_, err := p.fetchStructures(ctx, w.mailbox, w.uidValidity, w.infos, func(uids []imap.UID) {
+				for _, uid := range uids {
+					p.release(w, uid, nil)
+				}
+			})
+			return err
 		})
 	case sectionHeader, sectionText, fileMessage:
-		err = p.fetchSections(ctx, w)
+		err = withSlot(func() error { return p.fetchSections(ctx, w) })
 	default:
 		if err = p.resolveParts(ctx, w); err == nil && len(w.infos) > 0 {
-			err = p.fetchSections(ctx, w)
+			err = withSlot(func() error { return p.fetchSections(ctx, w) })
 		}
 	}
 	for uid := range w.done {

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -64,15 +65,31 @@ type windowSlots struct {
 	slots chan struct{}
 }
 
-func (w *windowSlots) tryAcquire(f *FS) bool {
+func (w *windowSlots) init(f *FS) {
 	w.once.Do(func() {
 		w.slots = make(chan struct{}, max(1, f.backend.Stats().MaxConns-1))
 	})
+}
+
+func (w *windowSlots) tryAcquire(f *FS) bool {
+	w.init(f)
 	select {
 	case w.slots <- struct{}{}:
 		return true
 	default:
 		return false
+	}
+}
+
+// acquire waits for a slot: read-ahead across messages (prefetchwindow.go)
+// queues rather than gives up, since readers wait for its windows.
+func (w *windowSlots) acquire(ctx context.Context, f *FS) error {
+	w.init(f)
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -153,6 +170,9 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 			return nil, s.f.msg.fsys.errno(s.f.describe(), err)
 		}
 		from, to := max(off-i*chunkSize, 0), min(end-i*chunkSize, int64(len(data)))
+		if from > to {
+			return nil, s.f.msg.fsys.errno(s.f.describe(), fmt.Errorf("chunk %d has %d bytes, short of offset %d", i, len(data), off))
+		}
 		if first == last {
 			return fuse.ReadResultData(data[from:to]), 0
 		}

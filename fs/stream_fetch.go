@@ -58,8 +58,11 @@ func (s *fileStream) chunkLen(i int64) int64 {
 	return min(chunkSize, s.src.size-i*chunkSize)
 }
 
+// key names chunk i in the content cache. The file's size is part of it:
+// a chunk cached at another size (the server's BINARY.SIZE, before our
+// own decoding corrected it) is cut differently.
 func (s *fileStream) key(i int64) cache.Key {
-	return s.f.msg.key(s.f.section + "@" + strconv.FormatInt(i, 10))
+	return s.f.msg.key(s.f.section + "@" + strconv.FormatInt(s.src.size, 10) + "@" + strconv.FormatInt(i, 10))
 }
 
 // chunk returns chunk i: from the cache, from a fetch in flight, or
@@ -129,9 +132,13 @@ func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall)
 		switch {
 		case errors.Is(err, errNewLayout):
 			continue // the first window showed the part's layout: again with it
-		case errors.Is(err, errLayout) && s.layout.Load() != nil:
-			s.f.msg.fsys.logger.Printf("%s: %v, at chunk %d; the server decodes it instead", s.f.describe(), err, first+int64(done))
-			s.layout.Store(nil)
+		case errors.Is(err, errLayout):
+			// Two windows in flight may both meet the break: the one
+			// that drops the layout logs it, both go on with windows the
+			// server decodes, which cannot fail so.
+			if l := s.layout.Load(); l != nil && s.layout.CompareAndSwap(l, nil) {
+				s.f.msg.fsys.logger.Printf("%s: %v, at chunk %d; the server decodes it instead", s.f.describe(), err, first+int64(done))
+			}
 			continue
 		case err == nil && n == 0:
 			err = fmt.Errorf("%s: the server sent no bytes at %d: the size it gave is wrong", s.f.describe(), (first+int64(done))*chunkSize)

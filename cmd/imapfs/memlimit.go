@@ -5,9 +5,9 @@ import (
 	"runtime/debug"
 )
 
-// memoryHeadroom is what imapfs needs beyond its content cache: windows
-// in flight (fs streams at most 24 MiB ahead), FUSE buffers, snapshots of
-// big folders, the runtime itself.
+// memoryHeadroom is what imapfs needs beyond its content cache and the
+// read-ahead's store of structures (an eighth of the cache): chunks in
+// flight, FUSE buffers, snapshots of big folders, the runtime itself.
 const memoryHeadroom = 48 << 20
 
 // setMemoryLimit makes the Go runtime collect garbage before the heap
@@ -19,7 +19,7 @@ func setMemoryLimit(cacheBudget int64) int64 {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		return debug.SetMemoryLimit(-1) // -1 reads the limit without changing it
 	}
-	limit := cacheBudget + memoryHeadroom
+	limit := cacheBudget + cacheBudget/8 + memoryHeadroom
 	debug.SetMemoryLimit(limit)
 	return limit
 }

@@ -8,14 +8,15 @@ import (
 
 func TestSetMemoryLimit(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	t.Run("cache plus headroom", func(t *testing.T) {
+	t.Run("cache, structures and headroom", func(t *testing.T) {
 		t.Setenv("GOMEMLIMIT", "") // restored after the test
 		os.Unsetenv("GOMEMLIMIT")
-		if got := setMemoryLimit(256 << 20); got != 256<<20+memoryHeadroom {
-			t.Errorf("limit = %d", got)
+		const want = 256<<20 + 32<<20 + memoryHeadroom // cache, structures, the rest
+		if got := setMemoryLimit(256 << 20); got != want {
+			t.Errorf("limit = %d, want %d", got, want)
 		}
-		if got := debug.SetMemoryLimit(-1); got != 256<<20+memoryHeadroom {
-			t.Errorf("runtime limit = %d, want %d", got, 256<<20+memoryHeadroom)
+		if got := debug.SetMemoryLimit(-1); got != want {
+			t.Errorf("runtime limit = %d, want %d", got, want)
 		}
 	})
 	t.Run("GOMEMLIMIT wins", func(t *testing.T) {
