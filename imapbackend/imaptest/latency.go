@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// LatencyProxy forwards TCP connections to a backend address like Proxy,
-// delaying every byte by half a round trip in each direction, as a long
-// network path does, without limiting bandwidth.
+// LatencyProxy forwards TCP connections to a backend address, counts the
+// IMAP commands clients send and the bytes either way, and delays every
+// byte by half a round trip in each direction, as a long network path
+// does, without limiting bandwidth.
 //
 // Each chunk read from one side is stamped and queued; a writer goroutine
 // sends it on at stamp+rtt/2. Pipelined data therefore flows at full
@@ -87,7 +88,8 @@ func (p *LatencyProxy) Close() error {
 }
 
 // Commands returns how many times each command was sent since the start
-// or the last Reset, keyed as Proxy.Commands keys them.
+// or the last Reset, keyed by upper-case name: "LOGIN", "SELECT", "LIST",
+// ...; UID commands have two-word names: "UID FETCH", "UID SEARCH".
 func (p *LatencyProxy) Commands() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
