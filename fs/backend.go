@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"io"
 	"log"
 	"time"
 
@@ -16,10 +17,14 @@ import (
 type Backend interface {
 	Mailboxes(ctx context.Context) ([]imapbackend.Mailbox, error)
 	Snapshot(ctx context.Context, mailbox string) (*imapbackend.Snapshot, error)
-	Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*imapbackend.Structure, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
-	FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts, sized []imapbackend.Part) (map[string][]byte, map[string]int64, error)
-	// Batches: one round trip for many messages (see imapbackend/batch.go).
+	// Byte ranges of a section, for streaming large files (stream.go):
+	// decoded by the server (BINARY) or raw, handed to sink as they arrive.
+	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
+	// DecodedWindows reports whether decoded windows can be fetched.
+	DecodedWindows() bool
+	// Batches: one round trip for many messages (see imapbackend/batch.go);
+	// a single message's structure is a batch of one.
 	StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
 		parts func(*imapbackend.Structure) imapbackend.PartsRequest, got func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult)) error
 	FetchSections(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID, section string, path []int, got func(uid imap.UID, raw []byte)) error

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"syscall"
 
@@ -46,16 +45,6 @@ const (
 	// are read leaves large files to the whole fetch.
 	minStreamCache = 4 * chunkSize
 )
-
-// windowFetcher is what streaming needs of the backend, beyond Backend;
-// *imapbackend.Backend has it. A backend without it gets whole fetches.
-type windowFetcher interface {
-	// FetchWindowTo fetches at most size bytes of a section from offset,
-	// decoded (BINARY) or raw, handing them to sink as they arrive.
-	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
-	// DecodedWindows reports whether decoded windows can be fetched.
-	DecodedWindows() bool
-}
 
 // windowSlots bounds the read-ahead fetches in flight over the whole mount
 // to one less than the connections, so that a read someone waits for
@@ -108,8 +97,7 @@ type streamSource struct {
 // fetched whole: small, of unknown size, converted from its charset (the
 // server's offsets are not ours), or encoded on a server without BINARY.
 func (f *SectionFile) streamable(size int64) (streamSource, bool) {
-	w, ok := f.msg.fsys.backend.(windowFetcher)
-	if !ok || size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < minStreamCache {
+	if size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < minStreamCache {
 		return streamSource{}, false
 	}
 	src := streamSource{section: f.section, size: size}
@@ -127,7 +115,7 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 		case "base64", "quoted-printable":
 			// Decoded windows are the way back when raw ones do not fit
 			// a regular layout; without them, the whole fetch.
-			if !w.DecodedWindows() {
+			if !f.msg.fsys.backend.DecodedWindows() {
 				return streamSource{}, false
 			}
 			src.decoded, src.base64 = true, f.part.Encoding == "base64"

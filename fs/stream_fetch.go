@@ -181,13 +181,12 @@ var (
 // completed.
 func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkCall) (int, error) {
 	m := s.f.msg
-	w := m.fsys.backend.(windowFetcher)
 	offset := first * chunkSize
 	end := min(offset+int64(len(calls))*chunkSize, s.src.size)
 	completed := 0
 	l := s.layout.Load()
 	if l == nil {
-		err := w.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, end-offset, func(r io.Reader, n int64) error {
+		err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, end-offset, func(r io.Reader, n int64) error {
 			pos := int64(0)
 			for k := range calls {
 				want := s.chunkLen(first + int64(k))
@@ -213,7 +212,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 		return completed, err
 	}
 	r0, r1, _, _ := l.rawRange(offset, end)
-	err := w.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0, func(r io.Reader, n int64) error {
+	err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0, func(r io.Reader, n int64) error {
 		// buf holds the raw bytes from bufStart on that are read and
 		// still needed: a chunk's raw range overlaps the next one's by the
 		// group of 4 characters the boundary falls in.

@@ -17,34 +17,6 @@ import (
 // absent from the result: the caller fetches them alone, which reports
 // ErrNoMessage.
 
-// Structures fetches, in one UID FETCH, what Structure fetches for one
-// message (BODYSTRUCTURE, ENVELOPE, RFC822.SIZE, BODY.PEEK[HEADER]) for
-// each of uids.
-func (b *Backend) Structures(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID) (map[imap.UID]*Structure, error) {
-	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
-	out := make(map[imap.UID]*Structure, len(uids))
-	errs, err := b.fetchMany(ctx, mailbox, uidValidity, []fetchRequest{{uids: uids, options: &imap.FetchOptions{
-		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-		Envelope:      true,
-		RFC822Size:    true,
-		BodySection:   []*imap.FetchItemBodySection{header},
-	}}}, func(_ int, buf *fetchResult) {
-		if buf.BodyStructure == nil {
-			return // an unsolicited FETCH (a flag change), not the answer
-		}
-		s := &Structure{UID: buf.UID, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
-		s.Parts = LeafParts(s.Body)
-		out[buf.UID] = s
-	})
-	if err == nil {
-		err = errs[0]
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fetch structure of %d messages of %q: %w", len(uids), mailbox, err)
-	}
-	return out, nil
-}
-
 // FetchSections fetches BODY.PEEK[section] of each of uids in one UID
 // FETCH (section and path as for FetchSection) and gives each message's
 // raw bytes to got as soon as they have arrived, so that a reader waiting
@@ -74,67 +46,24 @@ func (b *Backend) FetchSections(ctx context.Context, mailbox string, uidValidity
 	return nil
 }
 
-// PartsRequest asks FetchPartsMany for the raw bytes of Parts of one
-// message and the BINARY.SIZE of Sized, as FetchParts does.
+// PartsRequest asks StructureChunks for the raw bytes of Parts of one
+// message and the BINARY.SIZE of Sized (the decoded size, where the
+// server has BINARY).
 type PartsRequest struct {
 	UID   imap.UID
 	Parts []Part
 	Sized []Part
 }
 
-// PartsResult is FetchPartsMany's answer for one message: raw bytes and
+// PartsResult is the answer to a PartsRequest: raw bytes and
 // decoded sizes keyed by section number.
 type PartsResult struct {
 	Raw   map[string][]byte
 	Sizes map[string]int64
 }
 
-// FetchPartsMany does what FetchParts does for many messages, in one round
-// trip. A FETCH has one item list for all its messages, so messages whose
-// lists are the same share one UID FETCH and the commands of the different
-// lists are sent back to back on one connection, before any answer is
-// read. A list whose BINARY.SIZE the server refuses (UNKNOWN-CTE) is asked
-// again without it. Messages that a failed command left out are absent
-// from the result, which is returned with the first error.
-func (b *Backend) FetchPartsMany(ctx context.Context, mailbox string, uidValidity uint32, reqs []PartsRequest) (map[imap.UID]PartsResult, error) {
-	groups := groupParts(reqs, b.hasCap(imap.CapBinary))
-	out := make(map[imap.UID]PartsResult)
-	run := func(groups []*partsGroup) ([]error, error) {
-		reqs := make([]fetchRequest, len(groups))
-		for i, g := range groups {
-			reqs[i] = g.req
-		}
-		return b.fetchMany(ctx, mailbox, uidValidity, reqs, func(i int, buf *fetchResult) {
-			groups[i].collect(out, buf)
-		})
-	}
-	if len(groups) == 0 {
-		return out, nil
-	}
-	errs, err := run(groups)
-	if err != nil {
-		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, err)
-	}
-	again, first := withoutSizes(groups, errs)
-	if len(again) > 0 {
-		errs, err := run(again)
-		if err != nil {
-			errs = []error{err}
-		}
-		for _, e := range errs {
-			if first == nil {
-				first = e
-			}
-		}
-	}
-	if first != nil {
-		return out, fmt.Errorf("fetch parts of %d messages of %q: %w", len(reqs), mailbox, first)
-	}
-	return out, nil
-}
-
-// partsGroup is one UID FETCH of FetchPartsMany: the messages whose item
-// lists are the same.
+// partsGroup is one UID FETCH of parts: the messages whose item lists are
+// the same (a FETCH has one item list for all its messages).
 type partsGroup struct {
 	req  fetchRequest
 	like PartsRequest // the parts asked, the same for every UID

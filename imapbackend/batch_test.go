@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
@@ -26,12 +27,14 @@ func batchServers(t *testing.T) map[string]func(t *testing.T) *imaptest.Server {
 }
 
 // TestBatchesMatchSingleFetches: the batch fetches give, in one UID FETCH
-// (one per item list for FetchPartsMany, sent back to back), what the
-// one-message fetches give; a UID the server does not have is absent.
+// per chunk (and one per item list for the parts, sent back to back), what
+// a client of its own fetches message by message; a UID the server does
+// not have is absent.
 func TestBatchesMatchSingleFetches(t *testing.T) {
 	for name, start := range batchServers(t) {
 		t.Run(name, func(t *testing.T) {
-			b, proxy := openThroughProxy(t, start(t))
+			srv := start(t)
+			b, proxy := openThroughProxy(t, srv)
 			ctx := context.Background()
 			snap, err := b.Snapshot(ctx, "INBOX")
 			if err != nil {
@@ -43,35 +46,20 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 			}
 			gone := snap.UIDNext + 10
 			uv := snap.UIDValidity
+			ref := newReference(t, srv)
 
-			proxy.Reset()
-			sts, err := b.Structures(ctx, "INBOX", uv, append(slices.Clone(uids), gone))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := proxy.Commands()["UID FETCH"]; n != 1 || len(sts) != len(uids) || sts[gone] != nil {
-				t.Errorf("Structures of %d messages and a missing one: %d UID FETCH, %d structures; want 1 and %d", len(uids), n, len(sts), len(uids))
-			}
 			var reqs []imapbackend.PartsRequest
 			lists := map[string]bool{}
 			for _, uid := range uids {
-				one, err := b.Structure(ctx, "INBOX", uv, uid)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st := sts[uid]
-				if st == nil || st.Size != one.Size || !bytes.Equal(st.Header, one.Header) || sections(st.Parts) != sections(one.Parts) {
-					t.Errorf("Structures gives message %d as %+v, Structure as %+v", uid, st, one)
-					continue
-				}
+				parts := imapbackend.LeafParts(ref.message(uid, nil).BodyStructure)
 				var sized []imapbackend.Part
-				for _, p := range st.Parts {
+				for _, p := range parts {
 					if !p.IsMessage() {
 						sized = append(sized, p)
 					}
 				}
-				reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: st.Parts, Sized: sized})
-				lists[sections(st.Parts)+"|"+sections(sized)] = true
+				reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: parts, Sized: sized})
+				lists[sections(parts)+"|"+sections(sized)] = true
 			}
 
 			proxy.Reset()
@@ -95,31 +83,12 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 				}
 			}
 
-			proxy.Reset()
-			parts, err := b.FetchPartsMany(ctx, "INBOX", uv, reqs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("FetchPartsMany of %d messages, %d item lists: %v", len(reqs), len(lists), proxy.Commands())
-			if n := proxy.Commands()["UID FETCH"]; n < len(lists) || n > 2*len(lists) {
-				t.Errorf("FetchPartsMany of %d messages with %d item lists sent %d UID FETCH", len(reqs), len(lists), n)
-			}
-			for _, r := range reqs {
-				raw, sizes, err := b.FetchParts(ctx, "INBOX", uv, r.UID, r.Parts, r.Sized)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := parts[r.UID]
-				if !maps.EqualFunc(got.Raw, raw, bytes.Equal) || !maps.Equal(got.Sizes, sizes) {
-					t.Errorf("FetchPartsMany gives message %d as %d parts %v, FetchParts as %d parts %v", r.UID, len(got.Raw), got.Sizes, len(raw), sizes)
-				}
-			}
-
-			// StructureChunks: the same, chunk by chunk, in order.
+			// StructureChunks: structures and parts, chunk by chunk, in order.
 			proxy.Reset()
 			half := len(uids) / 2
 			chunks := [][]imap.UID{uids[:half], append(slices.Clone(uids[half:]), gone)}
 			var order []int
+			sts := map[imap.UID]*imapbackend.Structure{}
 			chunkParts := map[imap.UID]imapbackend.PartsResult{}
 			err = b.StructureChunks(ctx, "INBOX", uv, chunks, func(st *imapbackend.Structure) imapbackend.PartsRequest {
 				for _, r := range reqs {
@@ -130,30 +99,43 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 				return imapbackend.PartsRequest{}
 			}, func(chunk map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
 				order = append(order, len(chunk))
-				for uid, st := range chunk {
-					if want := sts[uid]; want == nil || st.Size != want.Size || !bytes.Equal(st.Header, want.Header) {
-						t.Errorf("StructureChunks gives message %d as %+v", uid, st)
-					}
-				}
+				maps.Copy(sts, chunk)
 				maps.Copy(chunkParts, parts)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(order, []int{half, len(uids) - half}) {
-				t.Errorf("StructureChunks of chunks of %d and %d+1 messages gave chunks of %v", half, len(uids)-half, order)
+			if !slices.Equal(order, []int{half, len(uids) - half}) || sts[gone] != nil {
+				t.Errorf("StructureChunks of chunks of %d and %d+1 messages (one missing) gave chunks of %v", half, len(uids)-half, order)
+			}
+			cmds := proxy.Commands()
+			t.Logf("StructureChunks of 2 chunks, %d item lists: %v", len(lists), cmds)
+			if n := cmds["UID FETCH"]; n < 2 || n > 2+2*2*len(lists) {
+				t.Errorf("StructureChunks of 2 chunks with %d item lists sent %d UID FETCH", len(lists), n)
 			}
 			for _, r := range reqs {
-				if got, want := chunkParts[r.UID], parts[r.UID]; !maps.EqualFunc(got.Raw, want.Raw, bytes.Equal) || !maps.Equal(got.Sizes, want.Sizes) {
-					t.Errorf("StructureChunks gives the parts of %d as %v, FetchPartsMany as %v", r.UID, got.Sizes, want.Sizes)
+				want := ref.message(r.UID, &r)
+				st := sts[r.UID]
+				if st == nil || st.Size != want.RFC822Size || !bytes.Equal(st.Header, want.FindBodySection(headerItem)) ||
+					sections(st.Parts) != sections(imapbackend.LeafParts(want.BodyStructure)) {
+					t.Errorf("StructureChunks gives message %d as %+v", r.UID, st)
+					continue
+				}
+				got := chunkParts[r.UID]
+				for _, p := range r.Parts {
+					if raw := want.FindBodySection(&imap.FetchItemBodySection{Part: p.Path, Peek: true}); !bytes.Equal(got.Raw[p.Section], raw) {
+						t.Errorf("StructureChunks gives part %s of %d as %d bytes, the server %d", p.Section, r.UID, len(got.Raw[p.Section]), len(raw))
+					}
+				}
+				for _, p := range r.Sized {
+					n, ok := want.FindBinarySectionSize(p.Path)
+					if got, has := got.Sizes[p.Section]; ok != has || int64(n) != got {
+						t.Errorf("StructureChunks gives BINARY.SIZE of %s of %d as %d (%v), the server %d (%v)", p.Section, r.UID, got, has, n, ok)
+					}
 				}
 			}
-			t.Logf("StructureChunks of 2 chunks: %v", proxy.Commands())
 
 			var stale *imapbackend.UIDValidityError
-			if _, err := b.Structures(ctx, "INBOX", uv+1, uids); !errors.As(err, &stale) {
-				t.Errorf("Structures under another UIDVALIDITY: %v, want a UIDValidityError", err)
-			}
 			if err := b.StructureChunks(ctx, "INBOX", uv+1, [][]imap.UID{uids}, func(*imapbackend.Structure) imapbackend.PartsRequest {
 				return imapbackend.PartsRequest{}
 			}, func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult) {}); !errors.As(err, &stale) {
@@ -164,6 +146,55 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 			}
 		})
 	}
+}
+
+var headerItem = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+
+// reference fetches message by message with a client of its own, not
+// through the backend: what the batches must match.
+type reference struct {
+	t      *testing.T
+	c      *imapclient.Client
+	binary bool
+}
+
+func newReference(t *testing.T, srv *imaptest.Server) *reference {
+	t.Helper()
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return &reference{t: t, c: c, binary: c.Caps().Has(imap.CapBinary)}
+}
+
+// message fetches the structure, size and header of uid and, with r, the
+// raw parts and BINARY.SIZE r asks for.
+func (ref *reference) message(uid imap.UID, r *imapbackend.PartsRequest) *imapclient.FetchMessageBuffer {
+	ref.t.Helper()
+	options := &imap.FetchOptions{
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		RFC822Size:    true,
+		BodySection:   []*imap.FetchItemBodySection{headerItem},
+	}
+	if r != nil {
+		for _, p := range r.Parts {
+			options.BodySection = append(options.BodySection, &imap.FetchItemBodySection{Part: p.Path, Peek: true})
+		}
+		for _, p := range r.Sized {
+			if ref.binary {
+				options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
+			}
+		}
+	}
+	msgs, err := ref.c.Fetch(imap.UIDSetNum(uid), options).Collect()
+	if err != nil || len(msgs) != 1 {
+		ref.t.Fatalf("reference fetch of %d: %v (%d answers)", uid, err, len(msgs))
+	}
+	return msgs[0]
 }
 
 func sections(parts []imapbackend.Part) string {

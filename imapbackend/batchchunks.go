@@ -12,7 +12,7 @@ import (
 // StructureChunks fetches the structures of many messages chunk after
 // chunk on one connection, and with each chunk its parts: once a chunk's
 // structures are here, parts chooses what to fetch of each message (as
-// for FetchPartsMany), and those commands go out while the structures of
+// in a PartsRequest), and those commands go out while the structures of
 // the next chunks are already on their way. A chunk thus costs its
 // transfer rather than round trips after the first, and got hears of the first chunk while the last is still on
 // its way. got receives each chunk's structures and parts in order, from
@@ -23,13 +23,7 @@ import (
 func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
 	parts func(*Structure) PartsRequest, got func(map[imap.UID]*Structure, map[imap.UID]PartsResult)) error {
 	binary := b.hasCap(imap.CapBinary)
-	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
-	structOptions := &imap.FetchOptions{
-		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-		Envelope:      true,
-		RFC822Size:    true,
-		BodySection:   []*imap.FetchItemBodySection{header},
-	}
+	structOptions, header := structureItems()
 	err := b.do(ctx, mailbox, false, func(c *conn) error {
 		if uidValidity != 0 && c.uidValidity != uidValidity {
 			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
@@ -76,11 +70,10 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 			sts := make(map[imap.UID]*Structure, len(cur.bufs))
 			var reqs []PartsRequest
 			for _, buf := range cur.bufs {
-				if buf.BodyStructure == nil {
+				s := structureOf(buf, header)
+				if s == nil {
 					continue // an unsolicited FETCH (a flag change), not the answer
 				}
-				s := &Structure{UID: buf.UID, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
-				s.Parts = LeafParts(s.Body)
 				sts[buf.UID] = s
 				if r := parts(s); len(r.Parts) > 0 || len(r.Sized) > 0 {
 					r.UID = buf.UID

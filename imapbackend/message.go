@@ -36,33 +36,35 @@ type Structure struct {
 	Envelope *imap.Envelope
 }
 
+// structureItems are what a Structure is made of: BODYSTRUCTURE,
+// ENVELOPE, RFC822.SIZE and BODY.PEEK[HEADER], in one FETCH.
+func structureItems() (*imap.FetchOptions, *imap.FetchItemBodySection) {
+	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	return &imap.FetchOptions{
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		Envelope:      true,
+		RFC822Size:    true,
+		BodySection:   []*imap.FetchItemBodySection{header},
+	}, header
+}
+
+// structureOf reads a Structure from the answer to structureItems, or nil
+// for an answer without BODYSTRUCTURE (an unsolicited FETCH, a flag
+// change).
+func structureOf(buf *fetchResult, header *imap.FetchItemBodySection) *Structure {
+	if buf.BodyStructure == nil {
+		return nil
+	}
+	return &Structure{UID: buf.UID, Body: buf.BodyStructure, Parts: LeafParts(buf.BodyStructure),
+		Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
+}
+
 // TextSize is the exact size of BODY[TEXT].
 func (s *Structure) TextSize() int64 {
 	if n := s.Size - int64(len(s.Header)); n > 0 {
 		return n
 	}
 	return 0
-}
-
-// Structure fetches BODYSTRUCTURE, ENVELOPE, RFC822.SIZE and
-// BODY.PEEK[HEADER] of one message in one UID FETCH.
-func (b *Backend) Structure(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) (*Structure, error) {
-	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
-	var buf *fetchResult
-	err := b.fetchOne(ctx, mailbox, uidValidity, uid, &imap.FetchOptions{
-		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
-		Envelope:      true,
-		RFC822Size:    true,
-		BodySection:   []*imap.FetchItemBodySection{header},
-	}, &buf)
-	if err != nil {
-		return nil, err
-	}
-	s := &Structure{UID: uid, Body: buf.BodyStructure, Size: buf.RFC822Size, Header: buf.FindBodySection(header), Envelope: buf.Envelope}
-	if s.Body != nil {
-		s.Parts = LeafParts(s.Body)
-	}
-	return s, nil
 }
 
 // Section names what FetchSection fetches: "HEADER", "TEXT", "" (the whole
@@ -120,52 +122,4 @@ func (b *Backend) fetchOne(ctx context.Context, mailbox string, uidValidity uint
 		}
 		return fmt.Errorf("fetch message %d of %q: %w", uid, mailbox, ErrNoMessage)
 	})
-}
-
-// FetchParts fetches the raw bytes of several parts of one message in a
-// single UID FETCH, keyed by section number, and, where the server has
-// BINARY, the decoded sizes (BINARY.SIZE) of the parts in sized. A server
-// may refuse BINARY.SIZE for a part it cannot decode (UNKNOWN-CTE); then
-// the parts are fetched again without sizes.
-func (b *Backend) FetchParts(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, parts, sized []Part) (map[string][]byte, map[string]int64, error) {
-	items := make([]*imap.FetchItemBodySection, len(parts))
-	for i, p := range parts {
-		items[i] = &imap.FetchItemBodySection{Part: p.Path, Peek: true}
-	}
-	options := &imap.FetchOptions{BodySection: items}
-	if len(sized) > 0 && b.hasCap(imap.CapBinary) {
-		for _, p := range sized {
-			options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
-		}
-	}
-	if len(items) == 0 && len(options.BinarySectionSize) == 0 {
-		return map[string][]byte{}, map[string]int64{}, nil
-	}
-	var buf *fetchResult
-	err := b.fetchOne(ctx, mailbox, uidValidity, uid, options, &buf)
-	if err != nil && len(options.BinarySectionSize) > 0 && !errors.Is(err, ErrNoMessage) {
-		options.BinarySectionSize = nil
-		if len(items) == 0 {
-			return map[string][]byte{}, map[string]int64{}, nil
-		}
-		err = b.fetchOne(ctx, mailbox, uidValidity, uid, options, &buf)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	raw := make(map[string][]byte, len(parts))
-	for i, p := range parts {
-		data := buf.FindBodySection(items[i])
-		if data == nil {
-			data = []byte{}
-		}
-		raw[p.Section] = data
-	}
-	sizes := make(map[string]int64)
-	for _, p := range sized {
-		if n, ok := buf.FindBinarySectionSize(p.Path); ok {
-			sizes[p.Section] = int64(n)
-		}
-	}
-	return raw, sizes, nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// DecodedWindows reports whether FetchWindow can fetch decoded windows of
+// DecodedWindows reports whether FetchWindowTo can fetch decoded windows of
 // a part (BINARY.PEEK[part]<offset.size>): the server has BINARY and the
 // connections are not STARTTLS ones, whose responses go-imap would fail to
 // parse (see originConn).
@@ -18,41 +18,20 @@ func (b *Backend) DecodedWindows() bool {
 	return b.cfg.Account.Security != StartTLS && b.hasCap(imap.CapBinary)
 }
 
-// FetchWindow fetches at most size bytes of a section from offset, in one
-// UID FETCH: with decoded, BINARY.PEEK[path]<offset.size>, the part with
-// its transfer encoding undone by the server; otherwise
+// FetchWindowTo fetches at most size bytes of a section from offset, in
+// one UID FETCH: with decoded, BINARY.PEEK[path]<offset.size>, the part
+// with its transfer encoding undone by the server; otherwise
 // BODY.PEEK[section]<offset.size>, raw bytes, for sections named as in
-// FetchSection. The result is shorter than size at the end of the section
-// and empty past it.
-//
-// The bytes are read from the connection straight into one buffer of the
-// literal's size: no second copy, no growing.
+// FetchSection. It hands the bytes to sink as they come off the
+// connection, n of them (never more than size; fewer at the end of the
+// section), so that a reader can use the first before the last have
+// arrived. sink runs on the connection's goroutine: it must only read
+// and keep, never wait on anything else. It is not called for a message
+// whose section is NIL or empty past its end.
 //
 // A server that cannot decode a part refuses with NO [UNKNOWN-CTE]; that
 // comes back as an *imap.Error, and the caller fetches the whole section
 // instead.
-func (b *Backend) FetchWindow(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64) ([]byte, error) {
-	var data []byte
-	err := b.FetchWindowTo(ctx, mailbox, uidValidity, uid, section, path, decoded, offset, size, func(r io.Reader, n int64) error {
-		data = make([]byte, n)
-		_, err := io.ReadFull(r, data)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if data == nil {
-		data = []byte{} // NIL, or past the end: no bytes, not an error
-	}
-	return data, nil
-}
-
-// FetchWindowTo is FetchWindow handing the bytes to sink as they come off
-// the connection, n of them (never more than size), so that a reader can
-// use the first before the last have arrived. sink runs on the
-// connection's goroutine: it must only read and keep, never wait on
-// anything else. It is not called for a message whose section is NIL or
-// empty past its end.
 //
 // A connection that breaks before sink is called is retried once, as
 // every operation is; once sink has had bytes, the error is returned
