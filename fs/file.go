@@ -139,7 +139,7 @@ func (f *SectionFile) content(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if f.part != nil {
-		m.sizes.Store(f.section, int64(len(data)))
+		m.learnSize(f.section, int64(len(data)))
 	}
 	return data, nil
 }

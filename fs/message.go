@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -25,12 +24,11 @@ type MessageNode struct {
 	uidValidity uint32
 	info        imapbackend.MessageInfo
 
-	st    atomic.Pointer[imapbackend.Structure]
-	entry atomic.Pointer[structEntry] // where st came from, for sizes learnt later
+	// entry is the structure once known, with the decoded size of each
+	// part learnt so far (read, told by the server, or read ahead):
+	// decoding makes it unknowable from BODYSTRUCTURE alone.
+	entry atomic.Pointer[structEntry]
 	stage staging
-	// sizes holds the decoded size of each part read so far (section ->
-	// int64): decoding makes it unknowable from BODYSTRUCTURE alone.
-	sizes sync.Map
 }
 
 var (
@@ -70,38 +68,35 @@ func (m *MessageNode) flightKey(section string) string {
 }
 
 // structure returns the message's MIME structure, fetching it once (or
-// finding it read ahead). Its parts' sizes known so far are taken over
-// before the structure is published, so that the first stat is exact.
+// finding it read ahead).
 func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, error) {
-	if st := m.st.Load(); st != nil {
-		return st, nil
+	if e := m.entry.Load(); e != nil {
+		return e.st, nil
 	}
 	e, err := m.fsys.prefetch.structure(ctx, m.mailbox, m.uidValidity, m.info)
 	if err != nil {
 		return nil, err
 	}
-	e.sizes.Range(func(section, n any) bool {
-		m.sizes.LoadOrStore(section, n)
-		return true
-	})
 	m.entry.Store(e)
-	m.st.Store(e.st)
 	return e.st, nil
 }
 
 // partSize is the decoded size of a part, if known: read, told by the
-// server, or learnt by a read-ahead after the structure was taken.
+// server, or learnt by a read-ahead, before or after the structure came.
 func (m *MessageNode) partSize(section string) (int64, bool) {
-	if n, ok := m.sizes.Load(section); ok {
-		return n.(int64), true
-	}
 	if e := m.entry.Load(); e != nil {
 		if n, ok := e.sizes.Load(section); ok {
-			m.sizes.Store(section, n)
 			return n.(int64), true
 		}
 	}
 	return 0, false
+}
+
+// learnSize records the decoded size of a part that was read.
+func (m *MessageNode) learnSize(section string, n int64) {
+	if e := m.entry.Load(); e != nil {
+		e.sizes.Store(section, n)
+	}
 }
 
 // convertsCharset reports whether imapfs changes a part's bytes beyond
