@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -118,42 +117,18 @@ func (m *mount) stop() error {
 	return nil
 }
 
-// isMounted reports whether dir is a mount point, from /proc/self/mountinfo.
+// isMounted reports whether something is mounted on dir: its device is
+// not its parent's. A mount whose server has died answers stat with
+// ENOTCONN, and is mounted still.
 func isMounted(dir string) bool {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
+	var st, parent syscall.Stat_t
+	if err := syscall.Stat(filepath.Dir(dir), &parent); err != nil {
 		return false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == dir {
-			return true
-		}
+	if err := syscall.Stat(dir, &st); err != nil {
+		return !errors.Is(err, syscall.ENOENT)
 	}
-	return false
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of
-// mountinfo fields.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return st.Dev != parent.Dev
 }
 
 // resetPeakRSS sets VmHWM back to the current RSS (clear_refs 5).
