@@ -32,7 +32,7 @@ lint:
 	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 
 # Measures the mount against Dovecot behind a latency proxy, beside the
-# bulk-fetch bound and mbsync (about ten minutes; not part of test). Writes
+# bulk-fetch bound and mbsync (about six minutes; not part of test). Writes
 # cmd/imapfs-bench/results/ and the README's performance section.
 # BENCHFLAGS=-quick for a short run while developing.
 bench: build

@@ -4,7 +4,7 @@
 // and mbsync followed by grep (what users do today). It writes
 // results/RESULTS.md, results.json and chart.png, and the README's
 // performance section. Run it with `make bench`; it is Linux-only (FUSE,
-// /proc) and takes about ten minutes.
+// /proc) and takes about six minutes on two cores (it gives up on cells past -budget).
 package main
 
 import (
