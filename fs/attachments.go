@@ -23,7 +23,7 @@ var (
 	_ gofs.NodeLookuper  = (*AttachmentsNode)(nil)
 	_ gofs.NodeReaddirer = (*AttachmentsNode)(nil)
 	_ gofs.NodeGetattrer = (*AttachmentsNode)(nil)
-	_ gofs.NodeOpendirer = (*AttachmentsNode)(nil)
+	_ gofs.NodeOpendirHandler = (*AttachmentsNode)(nil)
 	_ gofs.NodeUnlinker  = (*AttachmentsNode)(nil)
 )
 
@@ -98,12 +98,13 @@ func (a *AttachmentsNode) Lookup(ctx context.Context, name string, out *fuse.Ent
 	return nil, syscall.ENOENT
 }
 
-// Opendir and Unlink take part in a whole-message removal (see stage.go).
-func (a *AttachmentsNode) Opendir(ctx context.Context) syscall.Errno {
+// OpendirHandle and Unlink take part in a whole-message removal (see
+// stage.go); the listing is cached as the message directory's is.
+func (a *AttachmentsNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if pid, ok := callerPID(ctx); ok {
 		a.msg.stage.noteListing(pid)
 	}
-	return 0
+	return &dirHandle{list: a.Readdir}, a.msg.stage.listingFlags(), 0
 }
 
 func (a *AttachmentsNode) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -44,6 +44,11 @@ var (
 	_ gofs.NodeOpener    = (*SectionFile)(nil)
 )
 
+// noFlush spares the kernel a FLUSH round trip on every close of a file
+// opened for reading, where there is nothing to flush: grep -r closes
+// several files per message (Linux 5.16 and later; others ignore it).
+const noFlush = fuse.FOPEN_NOFLUSH
+
 func attrTimeout(exact bool) time.Duration {
 	if exact {
 		return immutableTimeout
@@ -104,14 +109,14 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 		return nil, 0, syscall.EACCES
 	}
 	if h, ok, errno := f.openStreamed(ctx); ok || errno != 0 {
-		return h, fuse.FOPEN_KEEP_CACHE, errno
+		return h, fuse.FOPEN_KEEP_CACHE | noFlush, errno
 	}
 	generation := f.msg.fsys.generation.Load() + 1
 	if f.served.Load() == generation && f.reported.Load() > 0 {
 		// Read before, at the size the kernel holds: a second grep -r of
 		// a folder larger than the cache is served by the page cache. A
 		// read that the page cache cannot serve fetches then.
-		return &lazyHandle{file: f}, fuse.FOPEN_KEEP_CACHE, 0
+		return &lazyHandle{file: f}, fuse.FOPEN_KEEP_CACHE | noFlush, 0
 	}
 	data, err := f.content(ctx)
 	if err != nil {
@@ -119,13 +124,32 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	}
 	if f.reported.Load() == int64(len(data))+1 {
 		f.served.Store(generation)
-		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE, 0
+		f.storeInKernel(data)
+		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE | noFlush, 0
 	}
 	// The kernel holds an estimate (or a server's BINARY.SIZE that our
 	// lenient decoding disagrees with): have it ask for the exact size, so
 	// that later opens can use its page cache.
 	go f.NotifyContent(-1, 0)
-	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO | noFlush, 0
+}
+
+// storedMax bounds what Open hands the kernel's page cache unasked: the
+// small files that make up most of a message (larger parts stream).
+const storedMax = 1 << 20
+
+// storeInKernel puts a file's bytes, just fetched for Open, in the
+// kernel's page cache before the open returns, so that the reads that
+// follow are served there without a READ round trip each: grep -r reads
+// every file once, right after opening it. The size the kernel holds is
+// exact and the file keeps its cache (FOPEN_KEEP_CACHE), so the pages
+// stand as the file's content. Where the kernel does not take them
+// (macOS, an old kernel), the reads come as before.
+func (f *SectionFile) storeInKernel(data []byte) {
+	if len(data) == 0 || len(data) > storedMax {
+		return
+	}
+	f.WriteCache(0, data)
 }
 
 // content returns the decoded bytes: from the cache, derived from other

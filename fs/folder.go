@@ -23,6 +23,8 @@ var (
 	_ gofs.NodeLookuper  = (*FolderNode)(nil)
 	_ gofs.NodeReaddirer = (*FolderNode)(nil)
 	_ gofs.NodeGetattrer = (*FolderNode)(nil)
+
+	_ gofs.NodeOpendirHandler = (*FolderNode)(nil)
 )
 
 // path is where the folder stands in the mailbox tree: escaped names
@@ -52,6 +54,12 @@ func (f *FS) folderAttr(a *fuse.Attr) {
 	a.Mode = syscall.S_IFDIR | f.mode(0o755)
 	a.Nlink = 2
 	a.SetTimes(nil, &f.mounted, &f.mounted)
+}
+
+// OpendirHandle lists the folder by name only (see namesOnlyHandle); its
+// entries come and go with the mail, so the kernel keeps no copy.
+func (n *FolderNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	return &namesOnlyHandle{dirHandle{list: n.Readdir}}, 0, 0
 }
 
 func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {

@@ -75,7 +75,7 @@ func (f *IndexFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, ui
 	if err != nil {
 		return nil, 0, f.fsys.errno("index of "+f.mailbox, err)
 	}
-	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO, 0
+	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 func (f *FS) cachedIndex(mailbox string) *indexEntry {

@@ -41,11 +41,11 @@ func (f *FS) Mount(dir string, mo MountOptions) (*fuse.Server, error) {
 			Debug:       mo.Debug,
 			AllowOther:  mo.AllowOther,
 			DirectMount: os.Geteuid() == 0,
-			// With READDIRPLUS the kernel has every entry of a listing
-			// looked up, an inode each: `ls` of 100,000 messages would
-			// build 100,000 nodes it never uses. `ls -l` still gets its
-			// attributes, one LOOKUP per entry, from the snapshot.
-			DisableReadDirPlus: true,
+			// READDIRPLUS hands the kernel a message directory's files
+			// with their attributes in the listing, sparing grep -r and
+			// ls -l a LOOKUP per file. Folders answer it with names only
+			// (namesOnlyHandle), so `ls` of 100,000 messages builds no
+			// message node; `ls -l` looks each one up from the snapshot.
 			// Reads of up to 1 MiB (the kernel's largest) rather than
 			// 128 KiB: a streamed 100 MB attachment costs a few hundred
 			// FUSE requests instead of eight hundred.

@@ -94,6 +94,17 @@ func (s *staging) stage(pid uint32, name string) bool {
 	return true
 }
 
+// listingFlags are the open flags of the message's directories: a cached
+// listing while nothing is staged or was staged and not yet seen to expire.
+func (s *staging) listingFlags() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.staged) > 0 {
+		return 0
+	}
+	return cachedListing
+}
+
 // hidden reports whether name was unlinked less than timeout ago.
 func (s *staging) hidden(name string, timeout time.Duration) bool {
 	s.mu.Lock()
@@ -107,7 +118,7 @@ func (s *staging) hidden(name string, timeout time.Duration) bool {
 }
 
 var (
-	_ gofs.NodeOpendirer = (*MessageNode)(nil)
+	_ gofs.NodeOpendirHandler = (*MessageNode)(nil)
 	_ gofs.NodeUnlinker  = (*MessageNode)(nil)
 	_ gofs.NodeRmdirer   = (*MessageNode)(nil)
 	_ gofs.NodeRenamer   = (*MessageNode)(nil)
@@ -115,13 +126,15 @@ var (
 	_ gofs.NodeMkdirer   = (*MessageNode)(nil)
 )
 
-// Opendir notes who lists the directory: rm -r and find do, before they
-// unlink.
-func (m *MessageNode) Opendir(ctx context.Context) syscall.Errno {
+// OpendirHandle notes who lists the directory: rm -r and find do, before
+// they unlink. A message's files never change, so the kernel may keep the
+// listing, unless a removal is staged: then the listing changes as files
+// are hidden and come back, and it is made anew at each open.
+func (m *MessageNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if pid, ok := callerPID(ctx); ok {
 		m.stage.noteListing(pid)
 	}
-	return 0
+	return &dirHandle{list: m.Readdir}, m.stage.listingFlags(), 0
 }
 
 func (m *MessageNode) Unlink(ctx context.Context, name string) syscall.Errno {

@@ -87,7 +87,7 @@ func (f *StatusFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, u
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
 		return nil, 0, syscall.EACCES
 	}
-	return &contentHandle{data: []byte(f.fsys.statusText())}, fuse.FOPEN_DIRECT_IO, 0
+	return &contentHandle{data: []byte(f.fsys.statusText())}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 }
 
 func (f *FS) statusText() string {

@@ -61,6 +61,7 @@ func main() {
 	flag.DurationVar(&cfg.budget, "budget", 12*time.Minute, "start no cell after `DURATION` (the one running may add up to two -op-timeout)")
 	bigMiB := flag.Int64("big-mib", 100, "size of the large attachment in MiB")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs)")
+	serveRTT := flag.Duration("serve", -1, "seed the folders, then serve them through a latency proxy of this round trip `RTT` until interrupted, for profiling by hand (measures nothing)")
 	flag.Parse()
 	cfg.bigSize = *bigMiB << 20
 
@@ -70,7 +71,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	code := run(ctx, cfg)
+	var code int
+	if *serveRTT >= 0 {
+		code = serve(ctx, cfg, *serveRTT)
+	} else {
+		code = run(ctx, cfg)
+	}
 	stop()
 	os.Exit(code)
 }
