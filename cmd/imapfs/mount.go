@@ -229,6 +229,14 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	mo := imapfs.MountOptions{FsName: cfg.Account.String(), Debug: mf.debug, AllowOther: mf.allowOther}
 	applyOwnership(mf.owner, &opts, &mo)
 	fsys := imapfs.New(backend, opts)
+	// Signals are caught from before the mount: a SIGTERM that killed the
+	// process while the kernel waits on it (go-fuse opens a file on the
+	// new mount before Mount returns) would leave that open, and the
+	// process with it, stuck for good. One that comes meanwhile unmounts
+	// once the mount is up.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	server, err := fsys.Mount(dir, mo)
 	if err != nil {
 		return err
@@ -236,9 +244,6 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
 	fsys.Watch(watchCtx, mf.pollInterval, mf.idleFolders())
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(signals)
 	if ready != nil {
 		ready()
 	}
