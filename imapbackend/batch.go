@@ -55,11 +55,15 @@ type PartsRequest struct {
 	Sized []Part
 }
 
-// PartsResult is the answer to a PartsRequest: raw bytes and
-// decoded sizes keyed by section number.
+func (r PartsRequest) empty() bool { return len(r.Parts) == 0 && len(r.Sized) == 0 }
+
+// PartsResult is the answer to a PartsRequest: raw bytes and decoded
+// sizes keyed by section number; and the TEXT when StructureChunks was
+// asked for it with the structure.
 type PartsResult struct {
 	Raw   map[string][]byte
 	Sizes map[string]int64
+	Text  []byte
 }
 
 // partsGroup is one UID FETCH of parts: the messages whose item lists are
@@ -78,7 +82,7 @@ func groupParts(reqs []PartsRequest, binary bool) []*partsGroup {
 		if !binary {
 			r.Sized = nil
 		}
-		if len(r.Parts) == 0 && len(r.Sized) == 0 {
+		if r.empty() {
 			continue
 		}
 		key := sectionList(r.Parts) + "|" + sectionList(r.Sized)
@@ -98,7 +102,9 @@ func (g *partsGroup) collect(out map[imap.UID]PartsResult, buf *fetchResult) {
 	if len(buf.BodySection) == 0 && len(buf.BinarySectionSize) == 0 {
 		return // an unsolicited FETCH, not the answer
 	}
-	out[buf.UID] = partsResult(buf, g.like)
+	r := partsResult(buf, g.like)
+	r.Text = out[buf.UID].Text // asked with the structure
+	out[buf.UID] = r
 }
 
 // withoutSizes picks the failed groups that asked BINARY.SIZE, which the
@@ -110,7 +116,7 @@ func withoutSizes(groups []*partsGroup, errs []error) (again []*partsGroup, firs
 		case errs[i] == nil:
 		case len(g.req.options.BinarySectionSize) > 0:
 			g.like.Sized = nil
-			if len(g.like.Parts) > 0 {
+			if !g.like.empty() {
 				g.req.options = partsOptions(g.like.Parts, nil)
 				again = append(again, g)
 			}
@@ -120,6 +126,8 @@ func withoutSizes(groups []*partsGroup, errs []error) (again []*partsGroup, firs
 	}
 	return again, first
 }
+
+var textItem = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText, Peek: true}
 
 func partsOptions(parts, sized []Part) *imap.FetchOptions {
 	options := &imap.FetchOptions{}
@@ -216,7 +224,7 @@ func drainFetch(cmd *imapclient.FetchCommand, set imap.UIDSet, got func(*fetchRe
 		if msg == nil {
 			break
 		}
-		buf, err := msg.Collect()
+		buf, err := collect(msg)
 		if err != nil {
 			if first == nil {
 				first = err

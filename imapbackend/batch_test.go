@@ -90,7 +90,7 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 			var order []int
 			sts := map[imap.UID]*imapbackend.Structure{}
 			chunkParts := map[imap.UID]imapbackend.PartsResult{}
-			err = b.StructureChunks(ctx, "INBOX", uv, chunks, func(st *imapbackend.Structure) imapbackend.PartsRequest {
+			err = b.StructureChunks(ctx, "INBOX", uv, chunks, nil, func(st *imapbackend.Structure) imapbackend.PartsRequest {
 				for _, r := range reqs {
 					if r.UID == st.UID {
 						return r
@@ -135,8 +135,31 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 				}
 			}
 
+			// With their TEXT: one UID FETCH per chunk when the texted
+			// messages need nothing more, each TEXT the server's.
+			proxy.Reset()
+			texted := map[imap.UID][]byte{}
+			err = b.StructureChunks(ctx, "INBOX", uv, chunks, func(uid imap.UID) bool { return true },
+				func(*imapbackend.Structure) imapbackend.PartsRequest { return imapbackend.PartsRequest{} },
+				func(_ map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+					for uid, r := range parts {
+						texted[uid] = r.Text
+					}
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := proxy.Commands()["UID FETCH"]; n != len(chunks) || len(texted) != len(uids) {
+				t.Errorf("StructureChunks with TEXT of %d chunks: %d UID FETCH, %d TEXTs of %d messages", len(chunks), n, len(texted), len(uids))
+			}
+			for _, uid := range uids {
+				if !bytes.Equal(texted[uid], texts[uid]) {
+					t.Errorf("StructureChunks gives the TEXT of %d as %d bytes, the server %d", uid, len(texted[uid]), len(texts[uid]))
+				}
+			}
+
 			var stale *imapbackend.UIDValidityError
-			if err := b.StructureChunks(ctx, "INBOX", uv+1, [][]imap.UID{uids}, func(*imapbackend.Structure) imapbackend.PartsRequest {
+			if err := b.StructureChunks(ctx, "INBOX", uv+1, [][]imap.UID{uids}, nil, func(*imapbackend.Structure) imapbackend.PartsRequest {
 				return imapbackend.PartsRequest{}
 			}, func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult) {}); !errors.As(err, &stale) {
 				t.Errorf("StructureChunks under another UIDVALIDITY: %v, want a UIDValidityError", err)

@@ -3,6 +3,7 @@ package imapbackend
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -14,16 +15,25 @@ import (
 // structures are here, parts chooses what to fetch of each message (as
 // in a PartsRequest), and those commands go out while the structures of
 // the next chunks are already on their way. A chunk thus costs its
-// transfer rather than round trips after the first, and got hears of the first chunk while the last is still on
-// its way. got receives each chunk's structures and parts in order, from
-// the goroutine that runs the fetch; a chunk whose parts failed comes
+// transfer rather than round trips after the first, and got hears of the
+// first chunk while the last is still on its way. got receives each
+// chunk's structures and parts in order, from the goroutine that runs the
+// fetch: the messages that need no parts as soon as their structures are
+// here, the others with their parts; a chunk whose parts failed comes
 // with the parts that arrived (a lost connection starts the whole fetch
 // over, so got may hear of a chunk twice). Messages the server did not
 // return are absent.
+//
+// withText (nil for none) names the messages whose BODY[TEXT] comes in the
+// same round trip as their structure, in PartsResult.Text: for small
+// messages, whose TEXT holds their parts (CutParts), a chunk then costs
+// one round trip instead of two.
 func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
-	parts func(*Structure) PartsRequest, got func(map[imap.UID]*Structure, map[imap.UID]PartsResult)) error {
+	withText func(imap.UID) bool, parts func(*Structure) PartsRequest, got func(map[imap.UID]*Structure, map[imap.UID]PartsResult)) error {
 	binary := b.hasCap(imap.CapBinary)
 	structOptions, header := structureItems()
+	textOptions := *structOptions
+	textOptions.BodySection = append(slices.Clone(structOptions.BodySection), textItem)
 	err := b.do(ctx, mailbox, false, func(c *conn) error {
 		if uidValidity != 0 && c.uidValidity != uidValidity {
 			return &UIDValidityError{Mailbox: mailbox, Old: uidValidity, New: c.uidValidity}
@@ -54,36 +64,79 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 		}
 		// Structures go out structureDepth chunks ahead of the chunk being
 		// read, so that a chunk costs its transfer and not a round trip.
-		sent := make([]*pendingFetch, 0, len(chunks))
+		// A chunk is one command, or two when some of its messages have
+		// their TEXT asked too (a FETCH has one item list).
+		sendChunk := func(uids []imap.UID) []*pendingFetch {
+			var plain, texted []imap.UID
+			for _, uid := range uids {
+				if withText != nil && withText(uid) {
+					texted = append(texted, uid)
+				} else {
+					plain = append(plain, uid)
+				}
+			}
+			var fs []*pendingFetch
+			if len(plain) > 0 {
+				fs = append(fs, send(plain, structOptions))
+			}
+			if len(texted) > 0 {
+				fs = append(fs, send(texted, &textOptions))
+			}
+			return fs
+		}
+		sent := make([][]*pendingFetch, 0, len(chunks))
 		topUp := func(upTo int) {
 			for len(sent) < min(upTo, len(chunks)) {
-				sent = append(sent, send(chunks[len(sent)], structOptions))
+				sent = append(sent, sendChunk(chunks[len(sent)]))
 			}
 		}
 		topUp(structureDepth)
 		for i := range chunks {
-			cur := sent[i]
-			<-cur.done
-			if cur.err != nil {
-				return cur.err
+			var bufs []*fetchResult
+			for _, f := range sent[i] {
+				<-f.done
+				if f.err != nil {
+					return f.err
+				}
+				bufs = append(bufs, f.bufs...)
 			}
-			sts := make(map[imap.UID]*Structure, len(cur.bufs))
+			sts := make(map[imap.UID]*Structure, len(bufs))
+			ready := make(map[imap.UID]*Structure)
+			res := make(map[imap.UID]PartsResult)
 			var reqs []PartsRequest
-			for _, buf := range cur.bufs {
+			for _, buf := range bufs {
 				s := structureOf(buf, header)
 				if s == nil {
 					continue // an unsolicited FETCH (a flag change), not the answer
 				}
-				sts[buf.UID] = s
-				if r := parts(s); len(r.Parts) > 0 || len(r.Sized) > 0 {
+				if text := buf.FindBodySection(textItem); text != nil {
+					res[buf.UID] = PartsResult{Raw: make(map[string][]byte), Sizes: make(map[string]int64), Text: text}
+				}
+				if r := parts(s); !r.empty() {
 					r.UID = buf.UID
 					reqs = append(reqs, r)
+					sts[buf.UID] = s
+				} else {
+					ready[buf.UID] = s
 				}
 			}
 			groups := groupParts(reqs, binary)
 			pending := sendGroups(groups)
 			topUp(i + 1 + structureDepth)
-			res := make(map[imap.UID]PartsResult)
+			// The messages that need nothing more go to the reader now,
+			// a round trip before the others.
+			if len(pending) == 0 {
+				maps.Copy(sts, ready)
+			} else if len(ready) > 0 {
+				readyRes := make(map[imap.UID]PartsResult)
+				for uid := range ready {
+					if r, ok := res[uid]; ok {
+						readyRes[uid] = r
+						delete(res, uid)
+					}
+				}
+				got(ready, readyRes)
+			}
 			errs := make([]error, len(groups))
 			for j, f := range pending {
 				<-f.done

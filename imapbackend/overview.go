@@ -32,7 +32,7 @@ func (b *Backend) Overviews(ctx context.Context, mailbox string) (uint32, []Over
 		})
 		defer cmd.Close()
 		for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-			buf, err := msg.Collect()
+			buf, err := collect(msg)
 			if err != nil {
 				return fmt.Errorf("fetch envelopes of %q: %w", mailbox, err)
 			}

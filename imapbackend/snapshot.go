@@ -60,7 +60,7 @@ func (b *Backend) Snapshot(ctx context.Context, mailbox string) (*Snapshot, erro
 			if msg == nil {
 				break
 			}
-			buf, err := msg.Collect()
+			buf, err := collect(msg)
 			if err != nil {
 				return fmt.Errorf("fetch metadata of %q: %w", mailbox, err)
 			}
