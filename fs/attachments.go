@@ -20,11 +20,11 @@ type AttachmentsNode struct {
 }
 
 var (
-	_ gofs.NodeLookuper  = (*AttachmentsNode)(nil)
-	_ gofs.NodeReaddirer = (*AttachmentsNode)(nil)
-	_ gofs.NodeGetattrer = (*AttachmentsNode)(nil)
+	_ gofs.NodeLookuper       = (*AttachmentsNode)(nil)
+	_ gofs.NodeReaddirer      = (*AttachmentsNode)(nil)
+	_ gofs.NodeGetattrer      = (*AttachmentsNode)(nil)
 	_ gofs.NodeOpendirHandler = (*AttachmentsNode)(nil)
-	_ gofs.NodeUnlinker  = (*AttachmentsNode)(nil)
+	_ gofs.NodeUnlinker       = (*AttachmentsNode)(nil)
 )
 
 func (m *MessageNode) lookupAttachments(ctx context.Context, st *imapbackend.Structure, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {

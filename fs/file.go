@@ -180,6 +180,10 @@ func (f *SectionFile) load(ctx context.Context) ([]byte, error) {
 		m.fsys.cache.Add(key, data)
 		return data, nil
 	}
+	if data, ok := f.cutFromText(); ok {
+		m.fsys.cache.Add(key, data)
+		return data, nil
+	}
 	p.note(ctx, m.mailbox, m.uidValidity, f.section, m.info.UID)
 	ik := itemKey{mailbox: m.mailbox, uidValidity: m.uidValidity, uid: m.info.UID, kind: f.section}
 	if err := p.wait(ctx, ik); err != nil {
@@ -256,6 +260,24 @@ func (h *lazyHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 		h.mu.Unlock()
 	}
 	return (&contentHandle{data: data}).Read(ctx, dest, off)
+}
+
+// cutFromText finds a part in its message's TEXT, if that is cached
+// (CutParts), decoded: grep -r reads TEXT before the parts.
+func (f *SectionFile) cutFromText() ([]byte, bool) {
+	e := f.msg.entry.Load()
+	if f.part == nil || e == nil {
+		return nil, false
+	}
+	text, ok := f.msg.fsys.cache.Get(f.msg.key(sectionText))
+	if !ok {
+		return nil, false
+	}
+	raw, ok := imapbackend.CutParts(e.st, text)[f.section]
+	if !ok {
+		return nil, false
+	}
+	return imapbackend.DecodePart(*f.part, raw), true
 }
 
 // derive builds a raw section from others already cached, since BODY[] is

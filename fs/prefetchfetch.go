@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -35,6 +36,9 @@ func (p *prefetcher) fetchSections(ctx context.Context, w *window) error {
 			return
 		}
 		data := raw
+		if w.kind == sectionText {
+			p.cutFromText(w, uid, raw)
+		}
 		if part, ok := w.parts[uid]; ok {
 			data = imapbackend.DecodePart(part, raw)
 			if e := p.store.peek(w.key(uid).withKind(kindStructure)); e != nil {
@@ -43,7 +47,35 @@ func (p *prefetcher) fetchSections(ctx context.Context, w *window) error {
 		}
 		p.fsys.cache.Add(cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(uid), Section: w.kind}, data)
 		p.release(w, uid, nil)
+		if w.partsOf != nil {
+			p.release(w.partsOf, uid, nil)
+		}
 	})
+}
+
+// cutFromText keeps the parts of a multipart message found in its TEXT,
+// just fetched by a window: a reader of every file (grep -r) reads TEXT
+// first, and the windows of its parts then skip what is cached, so that
+// an attachment crosses the link once rather than twice. A TEXT that came
+// before its structure is cut when a part window needs it (resolveParts).
+func (p *prefetcher) cutFromText(w *window, uid imap.UID, text []byte) {
+	if e := p.store.peek(w.key(uid).withKind(kindStructure)); e != nil {
+		p.keepParts(w.mailbox, w.uidValidity, e, text)
+	}
+}
+
+// keepParts caches the parts CutParts finds in a message's TEXT, decoded,
+// with their sizes.
+func (p *prefetcher) keepParts(mailbox string, uidValidity uint32, e *structEntry, text []byte) {
+	for section, raw := range imapbackend.CutParts(e.st, text) {
+		part := partOf(e.st, section)
+		if part == nil {
+			continue
+		}
+		data := imapbackend.DecodePart(*part, raw)
+		e.sizes.Store(section, int64(len(data)))
+		p.fsys.cache.Add(cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(e.st.UID), Section: section}, data)
+	}
 }
 
 func (k itemKey) withKind(kind string) itemKey { k.kind = kind; return k }
@@ -80,12 +112,26 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 	key := func(uid imap.UID, section string) cache.Key {
 		return cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(uid), Section: section}
 	}
+	sizes := make(map[imap.UID]int64, len(infos))
+	for _, info := range infos {
+		sizes[info.UID] = info.Size
+	}
+	// A small message's TEXT comes with its structure, in the same round
+	// trip: its parts are cut from it (CutParts), and nothing more is
+	// asked of it.
+	withText := func(uid imap.UID) bool {
+		n, ok := sizes[uid]
+		return ok && n <= smallPart && !f.cache.Contains(key(uid, sectionText))
+	}
 	choose := func(st *imapbackend.Structure) imapbackend.PartsRequest {
+		if withText(st.UID) {
+			return imapbackend.PartsRequest{}
+		}
 		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(st.UID, section)) })
 		return imapbackend.PartsRequest{Parts: small, Sized: sized}
 	}
 	out := make(map[imap.UID]*structEntry, len(infos))
-	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, withText, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
 		uids := make([]imap.UID, 0, len(sts))
 		for uid, st := range sts {
 			e := &structEntry{st: st}
@@ -94,6 +140,10 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 			// Parts that did not come are fetched when read, with
 			// estimated sizes until then.
 			if res, ok := parts[uid]; ok {
+				if res.Text != nil {
+					f.cache.Add(key(uid, sectionText), res.Text)
+					maps.Copy(res.Raw, imapbackend.CutParts(st, res.Text))
+				}
 				for section, raw := range res.Raw {
 					part := partOf(st, section)
 					if part == nil {

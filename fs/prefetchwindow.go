@@ -87,6 +87,9 @@ type window struct {
 	infos       []imapbackend.MessageInfo
 	parts       map[imap.UID]imapbackend.Part // the part of each message, for a part kind
 	done        map[imap.UID]*pending
+	// partsOf is the part window whose parts this TEXT window fetches as
+	// TEXT (resolveParts): each TEXT that arrives lets go of its part too.
+	partsOf *window
 }
 
 // pending is one message of a window in flight: done is closed when it
@@ -135,7 +138,9 @@ func (p *prefetcher) need(mailbox string, uidValidity uint32, kind string, info 
 		}
 		return min(info.Size, 16<<10), nil, take
 	case sectionText:
-		if cached(kind) {
+		// A small message's TEXT comes with its structure (see
+		// fetchStructures), which a reader of TEXT asks for first.
+		if cached(kind) || info.Size <= smallPart {
 			return 0, nil, skip
 		}
 		return info.Size, nil, take
@@ -200,6 +205,9 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 		}
 		return end
 	})
+	if len(windows) > 0 {
+		f.backend.Prepare(mailbox)
+	}
 	for _, w := range windows {
 		chunks := []*window{w}
 		if w.isPart() {
@@ -322,7 +330,15 @@ func (p *prefetcher) run(ctx context.Context, w *window) {
 	case sectionHeader, sectionText, fileMessage:
 		err = withSlot(func() error { return p.fetchSections(ctx, w) })
 	default:
-		if err = p.resolveParts(ctx, w); err == nil && len(w.infos) > 0 {
+		var text *window
+		text, err = p.resolveParts(ctx, w)
+		if err == nil && text != nil {
+			err = withSlot(func() error { return p.fetchSections(ctx, text) })
+			for uid := range text.done {
+				p.release(text, uid, err)
+			}
+		}
+		if err == nil && len(w.infos) > 0 {
 			err = withSlot(func() error { return p.fetchSections(ctx, w) })
 		}
 	}
@@ -336,35 +352,77 @@ func (p *prefetcher) run(ctx context.Context, w *window) {
 
 // resolveParts finds the part of each message of a part window that was
 // taken while its structure was in flight, once the structure is here,
-// and lets go of the messages without a part to fetch.
-func (p *prefetcher) resolveParts(ctx context.Context, w *window) error {
+// and lets go of the messages without a part to fetch, and of those whose
+// part came cut from a TEXT fetched meanwhile. A part that is most of its
+// message's TEXT is fetched as that TEXT instead, in the companion window
+// it returns (nil if none): a reader of TEXT and the parts (grep -r) then
+// has the attachment cross the link once, whichever it reads first, and a
+// reader of the parts alone pays at most twice the part.
+func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, error) {
+	var text *window
 	infos := w.infos[:0:0]
 	for _, info := range w.infos {
-		if _, ok := w.parts[info.UID]; ok {
-			infos = append(infos, info)
-			continue
-		}
 		sk := w.key(info.UID).withKind(kindStructure)
 		if err := p.wait(ctx, sk); err != nil {
-			return err
+			return nil, err
 		}
+		e := p.store.peek(sk)
 		var part *imapbackend.Part
-		if e := p.store.peek(sk); e != nil {
+		if e != nil {
 			part = partOf(e.st, w.kind)
+		} else if known, ok := w.parts[info.UID]; ok {
+			part = &known // the structure was dropped from the store since
+		}
+		// A TEXT on its way holds the part (cutFromText).
+		if tk := w.key(info.UID).withKind(sectionText); part != nil && p.inFlight(tk) {
+			if err := p.wait(ctx, tk); err != nil {
+				return nil, err
+			}
 		}
 		ck := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
-		if part != nil && part.Size <= windowPartMax && !p.fsys.cache.Contains(ck) {
-			infos = append(infos, info)
-			if w.parts == nil {
-				w.parts = make(map[imap.UID]imapbackend.Part)
+		tk := ck
+		tk.Section = sectionText
+		if e != nil && part != nil && !p.fsys.cache.Contains(ck) {
+			if body, ok := p.fsys.cache.Get(tk); ok {
+				p.keepParts(w.mailbox, w.uidValidity, e, body) // the TEXT came first
 			}
-			w.parts[info.UID] = *part
+		}
+		if part == nil || part.Size > windowPartMax || p.fsys.cache.Contains(ck) {
+			p.release(w, info.UID, nil)
 			continue
 		}
-		p.release(w, info.UID, nil)
+		if e != nil && 2*part.Size >= e.st.TextSize() && e.st.TextSize() <= windowPartMax && !p.fsys.cache.Contains(tk) {
+			if item := p.claim(w.key(info.UID).withKind(sectionText)); item != nil {
+				if text == nil {
+					text = &window{mailbox: w.mailbox, uidValidity: w.uidValidity, kind: sectionText,
+						done: make(map[imap.UID]*pending), partsOf: w}
+				}
+				text.infos = append(text.infos, info)
+				text.done[info.UID] = item
+				continue
+			}
+		}
+		infos = append(infos, info)
+		if w.parts == nil {
+			w.parts = make(map[imap.UID]imapbackend.Part)
+		}
+		w.parts[info.UID] = *part
 	}
 	w.infos = infos
-	return nil
+	return text, nil
+}
+
+// claim registers k as in flight and returns its item, or nil when it is
+// in flight already.
+func (p *prefetcher) claim(k itemKey) *pending {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.inflight[k]; ok {
+		return nil
+	}
+	item := &pending{done: make(chan struct{})}
+	p.inflight[k] = item
+	return item
 }
 
 // release marks one message of a window as arrived, or given up with

@@ -48,7 +48,36 @@ func callerPID(ctx context.Context) (uint32, bool) {
 	return threadGroup(caller.Pid), true
 }
 
+// threadGroups remembers recent thread-to-process answers: grep -r lists
+// a thousand directories from one thread, and reading /proc for each was
+// a twentieth of the mount's CPU. An answer is kept briefly, since a
+// thread ID is reused only after its thread has gone.
+var threadGroups = struct {
+	sync.Mutex
+	m     map[uint32]uint32
+	reset time.Time
+}{}
+
+const threadGroupTTL = time.Second
+
 func threadGroup(tid uint32) uint32 {
+	threadGroups.Lock()
+	if time.Since(threadGroups.reset) > threadGroupTTL {
+		threadGroups.m, threadGroups.reset = make(map[uint32]uint32), time.Now()
+	}
+	tgid, ok := threadGroups.m[tid]
+	threadGroups.Unlock()
+	if ok {
+		return tgid
+	}
+	tgid = readThreadGroup(tid)
+	threadGroups.Lock()
+	threadGroups.m[tid] = tgid
+	threadGroups.Unlock()
+	return tgid
+}
+
+func readThreadGroup(tid uint32) uint32 {
 	status, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/status")
 	if err != nil {
 		return tid // no /proc (macOS): the thread is what we have
@@ -119,11 +148,11 @@ func (s *staging) hidden(name string, timeout time.Duration) bool {
 
 var (
 	_ gofs.NodeOpendirHandler = (*MessageNode)(nil)
-	_ gofs.NodeUnlinker  = (*MessageNode)(nil)
-	_ gofs.NodeRmdirer   = (*MessageNode)(nil)
-	_ gofs.NodeRenamer   = (*MessageNode)(nil)
-	_ gofs.NodeCreater   = (*MessageNode)(nil)
-	_ gofs.NodeMkdirer   = (*MessageNode)(nil)
+	_ gofs.NodeUnlinker       = (*MessageNode)(nil)
+	_ gofs.NodeRmdirer        = (*MessageNode)(nil)
+	_ gofs.NodeRenamer        = (*MessageNode)(nil)
+	_ gofs.NodeCreater        = (*MessageNode)(nil)
+	_ gofs.NodeMkdirer        = (*MessageNode)(nil)
 )
 
 // OpendirHandle notes who lists the directory: rm -r and find do, before
