@@ -90,6 +90,21 @@ func shapedMessage(rng *rand.Rand, i int) []byte {
 	}
 }
 
+// folderBytes is the sum of the RFC822.SIZE of a mailbox's messages.
+func folderBytes(t *testing.T, srv *imaptest.Server, mailbox string) int64 {
+	t.Helper()
+	c := examine(t, srv, mailbox)
+	msgs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{RFC822Size: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, m := range msgs {
+		n += m.RFC822Size
+	}
+	return n
+}
+
 // fetches counts the commands that fetch message data, leaving out the
 // folder listing's revalidation (STATUS, LIST, SELECT), which follows the
 // list TTL and not the reads.
@@ -142,6 +157,7 @@ func TestReadAheadBatches(t *testing.T) {
 	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
 		const n = 300
 		_, matching := seedShapes(t, srv, "Bulk", n)
+		size := folderBytes(t, srv, "Bulk")
 		for _, r := range readers {
 			t.Run(r.name, func(t *testing.T) {
 				m := mountServer(t, srv)
@@ -156,6 +172,13 @@ func TestReadAheadBatches(t *testing.T) {
 				t.Logf("%s over %d messages: %v, %d commands %v", r.name, n, took, m.proxy.Total(), cmds)
 				if f := fetches(cmds); f >= 40 {
 					t.Errorf("%s over %d messages sent %d FETCH commands, want fewer than 40", r.name, n, f)
+				}
+				// A reader of every file has each message cross the link
+				// about once: TEXT and the parts cut from it, not both.
+				got := m.proxy.BytesFromServer()
+				t.Logf("%s: %d bytes from the server for a folder of %d", r.name, got, size)
+				if limit := size*5/4 + n*2048; (r.name == "grep -r" || r.name == "find -exec cat") && got > limit {
+					t.Errorf("%s over a folder of %d bytes received %d from the server, want at most %d", r.name, size, got, limit)
 				}
 				if r.name == "grep -r" {
 					if got, want := matchedUIDs(t, folder, first), uidNames(matching); strings.Join(got, " ") != strings.Join(want, " ") {
