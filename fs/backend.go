@@ -28,9 +28,6 @@ type Backend interface {
 	StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID, withText func(imap.UID) bool,
 		parts func(*imapbackend.Structure) imapbackend.PartsRequest, got func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult)) error
 	FetchSections(ctx context.Context, mailbox string, uidValidity uint32, uids []imap.UID, section string, path []int, got func(uid imap.UID, raw []byte)) error
-	// Prepare readies idle connections for reading mailbox, in the
-	// background, before a read-ahead's windows need them.
-	Prepare(mailbox string)
 	Overviews(ctx context.Context, mailbox string) (uint32, []imapbackend.Overview, error)
 	Status(ctx context.Context, mailbox string) (*imapbackend.Status, error)
 	Flags(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID) ([]imap.Flag, error)

@@ -205,9 +205,6 @@ func (p *prefetcher) note(ctx context.Context, mailbox string, uidValidity uint3
 		}
 		return end
 	})
-	if len(windows) > 0 {
-		f.backend.Prepare(mailbox)
-	}
 	for _, w := range windows {
 		chunks := []*window{w}
 		if w.isPart() {

@@ -95,50 +95,6 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// Prepare readies connections for a burst of reading in mailbox, in the
-// background: it opens those the pool may still open and selects mailbox
-// on every idle one that has another selected. A read-ahead's windows,
-// which follow a moment later, then each find a connection ready, rather
-// than spend a connect, a login and a SELECT (three round trips) on the
-// reader's time. Connections busy now are left alone; failures are only
-// logged, since nobody waits for this.
-func (b *Backend) Prepare(mailbox string) {
-	for range b.cfg.Connections {
-		c, ok := b.pool.takeUnready(mailbox)
-		if !ok {
-			return
-		}
-		go b.prepare(c, mailbox)
-	}
-}
-
-// prepare selects mailbox on c, dialled first when nil, and gives it back
-// to the pool; it holds a slot of the pool.
-func (b *Backend) prepare(c *conn, mailbox string) {
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
-	defer cancel()
-	if c == nil {
-		var err error
-		if c, err = b.pool.dial(ctx); err != nil {
-			b.logf("prepare %q: %v", mailbox, err)
-			b.pool.release()
-			return
-		}
-	}
-	b.logf("select %q (prepared for reading)", mailbox)
-	// A server that stalls must not keep the slot: closing the client
-	// ends the SELECT.
-	watchdog := time.AfterFunc(b.cfg.Timeout, func() { c.client.Close() })
-	_, err := c.selectMailbox(mailbox, b.cfg.ReadOnly)
-	watchdog.Stop()
-	if err != nil {
-		b.logf("prepare %q: %v", mailbox, err)
-		b.pool.discard(c)
-		return
-	}
-	b.pool.put(c)
-}
-
 // Close logs out of every idle connection, waiting for the server at most
 // logoutWait (or the timeout, if shorter).
 func (b *Backend) Close() { b.pool.close(min(b.cfg.Timeout, logoutWait)) }

@@ -100,38 +100,6 @@ func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
 	return c, nil
 }
 
-// takeUnready takes, without waiting, a connection that does not have
-// mailbox selected: an idle one, or else, when none is idle and a slot is
-// free, the slot to dial a new one with (c nil, ok true). ok is false when
-// there is none to take.
-func (p *pool) takeUnready(mailbox string) (c *conn, ok bool) {
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		return nil, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		<-p.slots
-		return nil, false
-	}
-	for i, c := range p.idle {
-		if c.selected != mailbox && !c.broken() {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			return c, true
-		}
-	}
-	if len(p.idle) > 0 { // every idle one is ready
-		<-p.slots
-		return nil, false
-	}
-	return nil, true
-}
-
-// release gives back a slot taken by takeUnready without a connection.
-func (p *pool) release() { <-p.slots }
-
 // put returns a connection. A connection that broke is closed and dropped;
 // the next get dials a new one.
 func (p *pool) put(c *conn) {
