@@ -277,7 +277,7 @@ func (f *SectionFile) cutFromText() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return imapbackend.DecodePart(*f.part, raw), true
+	return decodeCut(*f.part, raw), true
 }
 
 // derive builds a raw section from others already cached, since BODY[] is

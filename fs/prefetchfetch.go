@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -72,10 +73,22 @@ func (p *prefetcher) keepParts(mailbox string, uidValidity uint32, e *structEntr
 		if part == nil {
 			continue
 		}
-		data := imapbackend.DecodePart(*part, raw)
+		data := decodeCut(*part, raw)
 		e.sizes.Store(section, int64(len(data)))
 		p.fsys.cache.Add(cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(e.st.UID), Section: section}, data)
 	}
+}
+
+// decodeCut decodes a part cut from a TEXT. A part that needs no decoding
+// would share the TEXT's memory and keep all of it alive, unaccounted,
+// after the cache let the TEXT go: it gets bytes of its own.
+func decodeCut(part imapbackend.Part, raw []byte) []byte {
+	switch part.Encoding {
+	case "base64", "quoted-printable":
+	default:
+		raw = bytes.Clone(raw)
+	}
+	return imapbackend.DecodePart(part, raw)
 }
 
 func (k itemKey) withKind(kind string) itemKey { k.kind = kind; return k }
@@ -149,7 +162,7 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 					if part == nil {
 						continue
 					}
-					data := imapbackend.DecodePart(*part, raw)
+					data := decodeCut(*part, raw)
 					f.cache.Add(key(uid, section), data)
 					e.sizes.Store(section, int64(len(data)))
 					if isWholeText(st, *part, raw) {
