@@ -181,7 +181,6 @@ func (f *SectionFile) load(ctx context.Context) ([]byte, error) {
 		return data, nil
 	}
 	if data, ok := f.cutFromText(); ok {
-		m.fsys.cache.Add(key, data)
 		return data, nil
 	}
 	p.note(ctx, m.mailbox, m.uidValidity, f.section, m.info.UID)
@@ -262,22 +261,17 @@ func (h *lazyHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Rea
 	return (&contentHandle{data: data}).Read(ctx, dest, off)
 }
 
-// cutFromText finds a part in its message's TEXT, if that is cached
-// (CutParts), decoded: grep -r reads TEXT before the parts.
+// cutFromText finds a part in its message's TEXT, if that is cached:
+// grep -r reads TEXT before the parts. Every part found is kept, so the
+// TEXT is cut once for all of them.
 func (f *SectionFile) cutFromText() ([]byte, bool) {
-	e := f.msg.entry.Load()
+	m := f.msg
+	e := m.entry.Load()
 	if f.part == nil || e == nil {
 		return nil, false
 	}
-	text, ok := f.msg.fsys.cache.Get(f.msg.key(sectionText))
-	if !ok {
-		return nil, false
-	}
-	raw, ok := imapbackend.CutParts(e.st, text)[f.section]
-	if !ok {
-		return nil, false
-	}
-	return decodeCut(*f.part, raw), true
+	m.fsys.prefetch.cutCachedText(m.mailbox, m.uidValidity, e)
+	return m.fsys.cache.Get(m.key(f.section))
 }
 
 // derive builds a raw section from others already cached, since BODY[] is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 
@@ -65,8 +64,18 @@ func (p *prefetcher) cutFromText(w *window, uid imap.UID, text []byte) {
 	}
 }
 
+// cutCachedText keeps the parts of a message whose TEXT is cached, if it
+// is (see keepParts).
+func (p *prefetcher) cutCachedText(mailbox string, uidValidity uint32, e *structEntry) {
+	key := cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(e.st.UID), Section: sectionText}
+	if text, ok := p.fsys.cache.Get(key); ok {
+		p.keepParts(mailbox, uidValidity, e, text)
+	}
+}
+
 // keepParts caches the parts CutParts finds in a message's TEXT, decoded,
-// with their sizes.
+// with their sizes: the one place parts are cut, whichever way the TEXT
+// came (with the structure, in a TEXT window, or cached before).
 func (p *prefetcher) keepParts(mailbox string, uidValidity uint32, e *structEntry, text []byte) {
 	for section, raw := range imapbackend.CutParts(e.st, text) {
 		part := partOf(e.st, section)
@@ -155,14 +164,14 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 			if res, ok := parts[uid]; ok {
 				if res.Text != nil {
 					f.cache.Add(key(uid, sectionText), res.Text)
-					maps.Copy(res.Raw, imapbackend.CutParts(st, res.Text))
+					p.keepParts(mailbox, uidValidity, e, res.Text)
 				}
 				for section, raw := range res.Raw {
 					part := partOf(st, section)
 					if part == nil {
 						continue
 					}
-					data := decodeCut(*part, raw)
+					data := imapbackend.DecodePart(*part, raw)
 					f.cache.Add(key(uid, section), data)
 					e.sizes.Store(section, int64(len(data)))
 					if isWholeText(st, *part, raw) {

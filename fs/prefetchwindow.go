@@ -277,11 +277,11 @@ func (p *prefetcher) fill(sp span, kind string) (*window, int) {
 		if bytes+cost > p.budget {
 			break
 		}
+		item := p.claim(w.key(info.UID))
+		if item == nil {
+			continue // taken by another window since need looked
+		}
 		bytes += cost
-		item := &pending{done: make(chan struct{})}
-		p.mu.Lock()
-		p.inflight[w.key(info.UID)] = item
-		p.mu.Unlock()
 		w.done[info.UID] = item
 		w.infos = append(w.infos, info)
 		if part != nil {
@@ -371,25 +371,24 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, erro
 			part = &known // the structure was dropped from the store since
 		}
 		// A TEXT on its way holds the part (cutFromText).
-		if tk := w.key(info.UID).withKind(sectionText); part != nil && p.inFlight(tk) {
-			if err := p.wait(ctx, tk); err != nil {
+		textItem := w.key(info.UID).withKind(sectionText)
+		if part != nil && p.inFlight(textItem) {
+			if err := p.wait(ctx, textItem); err != nil {
 				return nil, err
 			}
 		}
-		ck := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
-		tk := ck
-		tk.Section = sectionText
-		if e != nil && part != nil && !p.fsys.cache.Contains(ck) {
-			if body, ok := p.fsys.cache.Get(tk); ok {
-				p.keepParts(w.mailbox, w.uidValidity, e, body) // the TEXT came first
-			}
+		partKey := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
+		textKey := partKey
+		textKey.Section = sectionText
+		if e != nil && part != nil && !p.fsys.cache.Contains(partKey) {
+			p.cutCachedText(w.mailbox, w.uidValidity, e) // the TEXT came first
 		}
-		if part == nil || part.Size > windowPartMax || p.fsys.cache.Contains(ck) {
+		if part == nil || part.Size > windowPartMax || p.fsys.cache.Contains(partKey) {
 			p.release(w, info.UID, nil)
 			continue
 		}
-		if e != nil && 2*part.Size >= e.st.TextSize() && e.st.TextSize() <= windowPartMax && !p.fsys.cache.Contains(tk) {
-			if item := p.claim(w.key(info.UID).withKind(sectionText)); item != nil {
+		if e != nil && 2*part.Size >= e.st.TextSize() && e.st.TextSize() <= windowPartMax && !p.fsys.cache.Contains(textKey) {
+			if item := p.claim(textItem); item != nil {
 				if text == nil {
 					text = &window{mailbox: w.mailbox, uidValidity: w.uidValidity, kind: sectionText,
 						done: make(map[imap.UID]*pending), partsOf: w}

@@ -123,8 +123,9 @@ func (s *staging) stage(pid uint32, name string) bool {
 	return true
 }
 
-// listingFlags are the open flags of the message's directories: a cached
-// listing while nothing is staged or was staged and not yet seen to expire.
+// listingFlags are the open flags of the message's directories: a listing
+// the kernel keeps while nothing is staged. A staged name counts until
+// hidden finds it expired, so the open after the expiry lists afresh.
 func (s *staging) listingFlags() uint32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

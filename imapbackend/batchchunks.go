@@ -110,7 +110,7 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 					continue // an unsolicited FETCH (a flag change), not the answer
 				}
 				if text := buf.FindBodySection(textItem); text != nil {
-					res[buf.UID] = PartsResult{Raw: make(map[string][]byte), Sizes: make(map[string]int64), Text: text}
+					res[buf.UID] = PartsResult{Text: text}
 				}
 				if r := parts(s); !r.empty() {
 					r.UID = buf.UID
