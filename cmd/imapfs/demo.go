@@ -67,7 +67,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := log.New(stderr, "imapfs: ", log.LstdFlags)
+	logger := log.New(stderr, "imapfs: ", logFlags(mf))
 	cfg := imapbackend.Config{Account: acct, Password: srv.Password, ReadOnly: mf.readOnly, Timeout: mf.timeout, Connections: mf.connections}
 	if mf.debug {
 		cfg.Logger = logger

@@ -188,8 +188,17 @@ func (p *mountPlan) run(stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	logger := log.New(stderr, "imapfs: ", log.LstdFlags)
+	logger := log.New(stderr, "imapfs: ", logFlags(p.mf))
 	return serve(p.backendConfig(s, logger, os.Stdin), p.dir, p.mf, logger, nil)
+}
+
+// logFlags are the log's prefix flags: with --debug, times to the
+// microsecond, since a round trip takes milliseconds.
+func logFlags(mf mountFlags) int {
+	if mf.debug {
+		return log.LstdFlags | log.Lmicroseconds
+	}
+	return log.LstdFlags
 }
 
 // backendConfig is the imapbackend configuration for the plan. stdin is
