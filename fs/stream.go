@@ -172,8 +172,24 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	return fuse.ReadResultData(out), 0
 }
 
-// firstStreamWindow is the first read-ahead window of a reader going in order.
-const firstStreamWindow = 4 * chunkSize
+const (
+	// firstStreamWindow is the first read-ahead window of a reader going
+	// in order.
+	firstStreamWindow = 4 * chunkSize
+	// readReorder is how far apart the kernel's reads of one reader
+	// going in order may arrive: its read-ahead (MaxReadAhead) has a few
+	// reads in flight at once, served concurrently, and a seek that
+	// restarted the windows at their smallest here would cost the reader
+	// a round trip per window until they have grown again.
+	readReorder = 4 << 20
+)
+
+// inOrder reports whether a read at off follows one that ended at next:
+// the kernel's own read-ahead sends reads out of order (several at once,
+// served concurrently), so only a jump further than that is a seek.
+func inOrder(off, next int64) bool {
+	return off >= next-readReorder && off <= next+readReorder
+}
 
 // advance notes a read of [off, end) and, when the reader goes through the
 // file in order, keeps read-ahead going as the kernel does for disks: the
@@ -184,9 +200,7 @@ const firstStreamWindow = 4 * chunkSize
 // a fetch this read has to make itself should take.
 func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
 	h.mu.Lock()
-	// The kernel's own read-ahead sends reads slightly out of order; a
-	// jump of more than a chunk is a seek.
-	if off >= h.next-chunkSize && off <= h.next+chunkSize {
+	if inOrder(off, h.next) {
 		h.seq += end - off
 	} else {
 		h.seq, h.window, h.aheadEnd, h.marker = end-off, 0, 0, 0
