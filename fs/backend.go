@@ -23,6 +23,8 @@ type Backend interface {
 	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
 	// DecodedWindows reports whether decoded windows can be fetched.
 	DecodedWindows() bool
+	// Spare readies one more connection for mailbox in the background.
+	Spare(mailbox string)
 	// Batches: one round trip for many messages (see imapbackend/batch.go);
 	// a single message's structure is a batch of one.
 	StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID, withText func(imap.UID) bool,

@@ -146,6 +146,13 @@ func (m *MessageNode) hasFile(st *imapbackend.Structure, name string) bool {
 }
 
 func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if name != sectionHeader && m.info.Size > streamThreshold {
+		// A file of a large message is likely to be streamed, and its
+		// read-ahead wants a second connection by its first read: the
+		// structure, a size and the first chunk are as many round trips
+		// as readying one takes.
+		m.fsys.backend.Spare(m.mailbox)
+	}
 	st, err := m.structure(ctx)
 	if err != nil {
 		return nil, m.fsys.errno(m.describe(), err)

@@ -95,6 +95,41 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
+// Spare readies, in the background, one more connection with mailbox
+// selected when fewer than two are idle and the pool may open one: a large
+// file's reader is about to use one, and its read-ahead runs two windows
+// at once, the second of which should not spend a connect, a login and a
+// SELECT (three round trips) on the reader's time. Failures are only
+// logged: nobody waits for this.
+func (b *Backend) Spare(mailbox string) {
+	if !b.pool.takeSpareSlot(2) {
+		return
+	}
+	go func() {
+		defer b.pool.spareDone()
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+		defer cancel()
+		c, err := b.pool.dial(ctx)
+		if err != nil {
+			b.logf("spare connection for %q: %v", mailbox, err)
+			b.pool.release()
+			return
+		}
+		b.logf("select %q (spare connection)", mailbox)
+		// A server that stalls must not keep the slot: closing the client
+		// ends the SELECT.
+		watchdog := time.AfterFunc(b.cfg.Timeout, func() { c.client.Close() })
+		_, err = c.selectMailbox(mailbox, b.cfg.ReadOnly)
+		watchdog.Stop()
+		if err != nil {
+			b.logf("spare connection for %q: %v", mailbox, err)
+			b.pool.discard(c)
+			return
+		}
+		b.pool.put(c)
+	}()
+}
+
 // Close logs out of every idle connection, waiting for the server at most
 // logoutWait (or the timeout, if shorter).
 func (b *Backend) Close() { b.pool.close(min(b.cfg.Timeout, logoutWait)) }

@@ -47,9 +47,10 @@ type pool struct {
 	dial  func(ctx context.Context) (*conn, error)
 	slots chan struct{}
 
-	mu     sync.Mutex
-	idle   []*conn
-	closed bool
+	mu      sync.Mutex
+	idle    []*conn
+	sparing int // spare connections being readied (takeSpareSlot)
+	closed  bool
 }
 
 func newPool(size int, dial func(ctx context.Context) (*conn, error)) *pool {
@@ -99,6 +100,36 @@ func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
 	}
 	return c, nil
 }
+
+// takeSpareSlot takes, without waiting, the slot to ready one more
+// connection with, when fewer than idle connections are idle or being
+// readied; ok is false when none is to be. The caller hands the
+// connection to put, or gives the slot back with release, and then calls
+// spareDone.
+func (p *pool) takeSpareSlot(idle int) (ok bool) {
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle)+p.sparing >= idle {
+		<-p.slots
+		return false
+	}
+	p.sparing++
+	return true
+}
+
+func (p *pool) spareDone() {
+	p.mu.Lock()
+	p.sparing--
+	p.mu.Unlock()
+}
+
+// release gives back a slot taken by takeSpareSlot whose dial failed.
+func (p *pool) release() { <-p.slots }
 
 // put returns a connection. A connection that broke is closed and dropped;
 // the next get dials a new one.

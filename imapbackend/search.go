@@ -42,6 +42,9 @@ func (b *Backend) Search(ctx context.Context, mailbox string, criteria *imap.Sea
 		uidValidity uint32
 		uids        []imap.UID
 	)
+	if criteria == nil {
+		criteria = &imap.SearchCriteria{} // every message; go-imap cannot write nil
+	}
 	err := b.do(ctx, mailbox, true, func(c *conn) error {
 		uidValidity, uids = c.uidValidity, nil
 		var opts *imap.SearchOptions
