@@ -49,10 +49,10 @@ func (l b64Layout) rawRange(d0, d1 int64) (r0, r1, c0, skip int64) {
 }
 
 // decode checks raw, whose first byte is base64 character c0, against the
-// layout and decodes it. It overwrites raw: the characters are gathered in
-// place, a line at a time, since a window and its decoding are the largest
-// buffers imapfs holds beyond its cache.
-func (l b64Layout) decode(raw []byte, c0 int64) ([]byte, error) {
+// layout and decodes it into memory from alloc. It overwrites raw: the
+// characters are gathered in place, a line at a time, since a window and
+// its decoding are the largest buffers imapfs holds beyond its cache.
+func (l b64Layout) decode(raw []byte, c0 int64, alloc func(n int) []byte) ([]byte, error) {
 	clean := raw[:0]
 	pos := c0 % l.line
 	for i := int64(0); i < int64(len(raw)); {
@@ -74,7 +74,7 @@ func (l b64Layout) decode(raw []byte, c0 int64) ([]byte, error) {
 		return nil, errLayout
 	}
 	pad := len(clean) - len(bytes.TrimRight(clean, "="))
-	out := make([]byte, len(clean)/4*3)
+	out := alloc(len(clean) / 4 * 3)
 	// The decoder checks the alphabet, and skips CR and LF, which a line
 	// must not hold: the count of bytes out tells.
 	n, err := base64.StdEncoding.Decode(out, clean)

@@ -36,7 +36,7 @@ func TestBase64LayoutRanges(t *testing.T) {
 			r0, r1, c0, skip := l.rawRange(r[0], r[1])
 			r1 = min(r1, int64(len(raw)))
 			window := append([]byte(nil), raw[r0:r1]...)
-			data, err := l.decode(window, c0)
+			data, err := l.decode(window, c0, newBytes)
 			if err != nil {
 				t.Errorf("layout %v, range %v: raw %d..%d: %v", l, r, r0, r1, err)
 				continue
@@ -52,13 +52,13 @@ func TestBase64LayoutMismatch(t *testing.T) {
 	payload := make([]byte, 3000)
 	raw := encodeLines(payload, 72, "\r\n")
 	r0, r1, c0, _ := defaultLayout.rawRange(100, 2000)
-	if _, err := defaultLayout.decode(append([]byte(nil), raw[r0:r1]...), c0); !errors.Is(err, errLayout) {
+	if _, err := defaultLayout.decode(append([]byte(nil), raw[r0:r1]...), c0, newBytes); !errors.Is(err, errLayout) {
 		t.Errorf("72-character lines read as 76: %v, want errLayout", err)
 	}
 	junk := encodeLines(payload, 76, "\r\n")
 	junk[500] = '!'
 	r0, r1, c0, _ = defaultLayout.rawRange(0, 3000)
-	if _, err := defaultLayout.decode(junk[r0:min(r1, int64(len(junk)))], c0); !errors.Is(err, errLayout) {
+	if _, err := defaultLayout.decode(junk[r0:min(r1, int64(len(junk)))], c0, newBytes); !errors.Is(err, errLayout) {
 		t.Errorf("a stray character: %v, want errLayout", err)
 	}
 }
@@ -67,7 +67,9 @@ func TestBase64LayoutLineEndInsideALine(t *testing.T) {
 	raw := encodeLines(make([]byte, 3000), 76, "\r\n")
 	raw[100] = '\n' // inside the second line
 	r0, r1, c0, _ := defaultLayout.rawRange(0, 3000)
-	if _, err := defaultLayout.decode(raw[r0:min(r1, int64(len(raw)))], c0); !errors.Is(err, errLayout) {
+	if _, err := defaultLayout.decode(raw[r0:min(r1, int64(len(raw)))], c0, newBytes); !errors.Is(err, errLayout) {
 		t.Errorf("a line end inside a line: %v, want errLayout", err)
 	}
 }
+
+func newBytes(n int) []byte { return make([]byte, n) }

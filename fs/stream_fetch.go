@@ -30,6 +30,8 @@ type fileStream struct {
 	mu       sync.Mutex
 	inflight map[int64]*chunkCall
 	running  int // fetches in flight
+
+	mem chunkMem // where chunks are decoded to
 }
 
 type chunkCall struct {
@@ -200,11 +202,12 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 					}
 					continue
 				}
-				buf := make([]byte, want)
+				buf := s.mem.alloc(int(want), s.src.size-(first+int64(k))*chunkSize)
 				if _, err := io.ReadFull(r, buf); err != nil {
 					return err
 				}
 				s.complete(first+int64(k), calls[k], buf, nil)
+				calls[k] = nil // the window must not keep the bytes alive to its end
 				completed++
 			}
 			return nil
@@ -235,7 +238,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 			raw := buf[a0-bufStart : a1-bufStart]
 			if k >= completed {
 				scratch = append(scratch[:0], raw...) // decode works in place
-				data, err := l.decode(scratch, c0)
+				data, err := l.decode(scratch, c0, func(n int) []byte { return s.mem.alloc(n, s.src.size-i*chunkSize) })
 				if err == nil && int64(len(data)) < skip+want {
 					err = errLayout // shorter than the server's BINARY.SIZE
 				}
@@ -247,6 +250,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 					return err
 				}
 				s.complete(i, calls[k], data[skip:skip+want:skip+want], nil)
+				calls[k] = nil
 				completed++
 			}
 			// Keep only what the next chunk needs (it may start after a
