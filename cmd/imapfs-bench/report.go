@@ -142,7 +142,7 @@ func (rep *Report) markdown() string {
 	b.WriteString(rep.acceptance())
 	b.WriteString("\n## Method\n\n")
 	fmt.Fprintf(&b, `- Dovecot %s on loopback, seeded by writing maildir files directly (names carry S= and W= sizes, mtimes are the INTERNALDATEs), then indexed once (SELECT and FETCH of the metadata) before anything is measured.
-- A latency proxy adds half the round-trip time (RTT) in each direction without limiting bandwidth; at 0 ms it passes each chunk straight on (since the run after 39f74fb: before, its queue slowed bulk transfers at 0 ms, the bound's too).
+- A latency proxy adds half the round-trip time (RTT) in each direction without limiting bandwidth; at 0 ms it passes each chunk straight on, with no queue.
 - imapfs: a fresh `+"`imapfs mount --read-only --idle FOLDER --poll-interval 0 --cache-size %s`"+` before each operation (1st pass, cold), the same operation again on the same mount right after (2nd pass). Commands are counted at the proxy, without the IDLE connection's IDLE (DONE is not a command). Peak RSS is the imapfs process's VmHWM, reset before each pass.
 - (a) the bound: one SELECT (EXAMINE) and one pipelined `+"`UID FETCH 1:*`"+` of exactly what the operation needs, with go-imap directly through the same proxy: ls `+"`(UID FLAGS INTERNALDATE RFC822.SIZE)`"+`, ls -l the same + BODYSTRUCTURE, cat `+"`BODY.PEEK[HEADER]`"+`, grep `+"`BODY.PEEK[]`"+` (every file of a message derives from it), cp `+"`BINARY.PEEK[2]`"+` streamed to a file, head `+"`BINARY.PEEK[2]<0.1000>`"+`. Login is not timed.
 - (b) what users do today: mbsync (isync) pulls the folder into a local maildir, then `+"`grep -r -l`"+` on it. Its grep sees raw files only: words inside base64-encoded text parts are invisible to it.
