@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
@@ -177,7 +178,13 @@ func (f *SectionFile) load(ctx context.Context) ([]byte, error) {
 		return data, nil
 	}
 	if data, ok := m.derive(f.section); ok {
-		m.fsys.cache.Add(key, data)
+		// A message.eml made of the cached HEADER and TEXT, or a part that
+		// is the TEXT itself, is not cached again: it would hold the same
+		// bytes twice, and a grep -r of a folder would fit the cache
+		// only half as well.
+		if f.section == sectionText {
+			m.fsys.cache.Add(key, data)
+		}
 		return data, nil
 	}
 	if data, ok := f.cutFromText(); ok {
@@ -292,6 +299,22 @@ func (m *MessageNode) derive(section string) ([]byte, bool) {
 		if ok1 && ok2 && len(header) <= len(whole) && string(whole[:len(header)]) == string(header) {
 			return whole[len(header):], true
 		}
+	default:
+		if e := m.entry.Load(); e != nil && isText(e.st, section) {
+			return cached(sectionText)
+		}
 	}
 	return nil, false
+}
+
+// isText reports whether a part's file holds the message's TEXT itself:
+// part 1 of a message that is not multipart (RFC 3501, 6.4.5), decoded as
+// is, of the TEXT's size (a server that numbers otherwise fails that). It
+// is served from the cached TEXT, never cached a second time.
+func isText(st *imapbackend.Structure, section string) bool {
+	if _, multipart := st.Body.(*imap.BodyStructureMultiPart); multipart || section != "1" || len(st.Parts) != 1 {
+		return false
+	}
+	p := st.Parts[0]
+	return p.Section == "1" && p.Size == st.TextSize() && p.DecodesAsIs()
 }

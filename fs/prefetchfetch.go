@@ -82,6 +82,10 @@ func (p *prefetcher) keepParts(mailbox string, uidValidity uint32, e *structEntr
 		if part == nil {
 			continue
 		}
+		if isText(e.st, section) {
+			e.sizes.Store(section, int64(len(raw))) // served from the TEXT (derive)
+			continue
+		}
 		data := decodeCut(*part, raw)
 		e.sizes.Store(section, int64(len(data)))
 		p.fsys.cache.Add(cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(e.st.UID), Section: section}, data)
@@ -149,7 +153,9 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 		if withText(st.UID) {
 			return imapbackend.PartsRequest{}
 		}
-		small, sized := smallParts(st, func(section string) bool { return f.cache.Contains(key(st.UID, section)) })
+		small, sized := smallParts(st, func(section string) bool {
+			return f.cache.Contains(key(st.UID, section)) || isText(st, section) && f.cache.Contains(key(st.UID, sectionText))
+		})
 		return imapbackend.PartsRequest{Parts: small, Sized: sized}
 	}
 	out := make(map[imap.UID]*structEntry, len(infos))
@@ -172,11 +178,14 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 						continue
 					}
 					data := imapbackend.DecodePart(*part, raw)
-					f.cache.Add(key(uid, section), data)
 					e.sizes.Store(section, int64(len(data)))
 					if isWholeText(st, *part, raw) {
 						f.cache.Add(key(uid, sectionText), raw)
+						if isText(st, section) {
+							continue // served from the TEXT (derive)
+						}
 					}
+					f.cache.Add(key(uid, section), data)
 				}
 				for section, n := range res.Sizes {
 					e.sizes.Store(section, n)

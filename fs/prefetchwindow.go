@@ -160,7 +160,7 @@ func (p *prefetcher) need(mailbox string, uidValidity uint32, kind string, info 
 		return 0, nil, stop
 	}
 	part := partOf(e.st, kind)
-	if part == nil || part.Size > windowPartMax || cached(kind) {
+	if part == nil || part.Size > windowPartMax || cached(kind) || isText(e.st, kind) && cached(sectionText) {
 		return 0, nil, skip
 	}
 	return part.Size, part, take
@@ -380,10 +380,13 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, erro
 		partKey := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
 		textKey := partKey
 		textKey.Section = sectionText
-		if e != nil && part != nil && !p.fsys.cache.Contains(partKey) {
+		partCached := func() bool {
+			return p.fsys.cache.Contains(partKey) || e != nil && isText(e.st, w.kind) && p.fsys.cache.Contains(textKey)
+		}
+		if e != nil && part != nil && !partCached() {
 			p.cutCachedText(w.mailbox, w.uidValidity, e) // the TEXT came first
 		}
-		if part == nil || part.Size > windowPartMax || p.fsys.cache.Contains(partKey) {
+		if part == nil || part.Size > windowPartMax || partCached() {
 			p.release(w, info.UID, nil)
 			continue
 		}

@@ -494,3 +494,52 @@ func encodeBase64Lines(b []byte) []byte {
 	out.WriteString(enc + "\r\n")
 	return out.Bytes()
 }
+
+// TestSameBytesAreCachedOnce: the part 1 of a message that is not
+// multipart is its TEXT, and message.eml is HEADER and TEXT: grep -r reads
+// all of them, and the cache holds each byte once, so that a folder fits
+// it as well as it can.
+func TestSameBytesAreCachedOnce(t *testing.T) {
+	emptyServers(t, func(t *testing.T, srv *imaptest.Server) {
+		const n = 10
+		body := strings.Repeat("Grüße aus dem Text, eine Zeile nach der anderen.\r\n", 1200) // 60 KiB
+		appendMessages(t, srv, "Single", n, func(i int) []byte {
+			return []byte(fmt.Sprintf("From: a@example.org\r\nSubject: single %d\r\nMIME-Version: 1.0\r\n"+
+				"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s", i, body))
+		})
+		m := mountServer(t, srv)
+		var raw int
+		for _, uid := range uids(t, srv, "Single") {
+			dir := filepath.Join(m.dir, "Single", strconv.Itoa(int(uid)))
+			header := run(t, "cat", filepath.Join(dir, "HEADER"))
+			text := run(t, "cat", filepath.Join(dir, "TEXT"))
+			if part := run(t, "cat", filepath.Join(dir, "1")); part != text {
+				t.Errorf("%s/1 (%d bytes) is not its TEXT (%d bytes)", dir, len(part), len(text))
+			}
+			if whole := run(t, "cat", filepath.Join(dir, "message.eml")); whole != header+text {
+				t.Errorf("%s/message.eml is not HEADER and TEXT", dir)
+			}
+			raw += len(header) + len(text)
+		}
+		if cached := cachedMiB(t, m); cached > 1.3*float64(raw)/(1<<20) {
+			t.Errorf("the cache holds %.1f MiB after reading %d messages of %.1f MiB in all: bytes held twice", cached, n, float64(raw)/(1<<20))
+		}
+	})
+}
+
+// cachedMiB reads from the status file how much the cache holds.
+func cachedMiB(t *testing.T, m *mount) float64 {
+	t.Helper()
+	status := run(t, "cat", filepath.Join(m.dir, ".imapfs", "status"))
+	for _, line := range strings.Split(status, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cache:"); ok {
+			var held float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f MiB", &held); err != nil {
+				t.Fatalf("status line %q: %v", line, err)
+			}
+			return held
+		}
+	}
+	t.Fatalf("no cache: line in the status file:\n%s", status)
+	return 0
+}

@@ -271,9 +271,8 @@ func (f *SectionFile) openStreamed(ctx context.Context) (h gofs.FileHandle, ok b
 	if !ok || m.fsys.cache.Contains(m.key(f.section)) {
 		return nil, false, 0
 	}
-	if data, ok := m.derive(f.section); ok {
-		m.fsys.cache.Add(m.key(f.section), data) // content finds it there
-		return nil, false, 0
+	if _, ok := m.derive(f.section); ok {
+		return nil, false, 0 // content derives it too
 	}
 	h, err = f.openStream(ctx, src)
 	if errors.Is(err, errFetchWhole) {

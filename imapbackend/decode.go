@@ -9,6 +9,20 @@ import (
 	mcharset "github.com/emersion/go-message/charset"
 )
 
+// DecodesAsIs reports whether DecodePart gives a part's raw bytes back
+// unchanged: it has no transfer encoding to undo and no charset to
+// convert.
+func (p Part) DecodesAsIs() bool {
+	switch strings.ToLower(strings.TrimSpace(p.Encoding)) {
+	case "base64", "quoted-printable":
+		return false
+	}
+	if p.IsMessage() || !p.IsInlineText() {
+		return true
+	}
+	return isUTF8Name(p.Charset)
+}
+
 // DecodePart turns the raw bytes of BODY[section] into the file content:
 // transfer decoding (base64, quoted-printable) always; for inline text parts, also charset -> UTF-8.
 // Attachments (and non-text parts) keep their exact decoded bytes. Unknown encodings (7bit, 8bit, binary, x-uuencode, garbage) are returned unchanged.
@@ -31,6 +45,15 @@ func DecodePart(p Part, raw []byte) []byte {
 		return b
 	}
 	return ToUTF8(p.Charset, b)
+}
+
+// isUTF8Name reports whether a charset label needs no conversion to UTF-8.
+func isUTF8Name(charset string) bool {
+	switch strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`)) {
+	case "", "us-ascii", "utf-8", "utf8":
+		return true
+	}
+	return false
 }
 
 // base64Value maps a byte to its 6-bit value, or -1 outside the alphabet.
@@ -132,11 +155,10 @@ func unhex(c byte) (byte, bool) {
 // and decoding errors leave b unchanged, since showing the original bytes
 // beats showing nothing.
 func ToUTF8(charset string, b []byte) []byte {
-	name := strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`))
-	switch name {
-	case "", "us-ascii", "utf-8", "utf8":
+	if isUTF8Name(charset) {
 		return b
 	}
+	name := strings.ToLower(strings.Trim(strings.TrimSpace(charset), `"'`))
 	r, err := mcharset.Reader(name, bytes.NewReader(b))
 	if err != nil {
 		return b
