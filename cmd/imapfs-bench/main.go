@@ -244,6 +244,9 @@ func (r *runner) seed(ctx context.Context) error {
 	if _, err := Warm(r.srv.Addr, r.cfg.user, r.cfg.pass, bigFolder); err != nil {
 		return err
 	}
+	if err := WarmBinarySize(r.srv.Addr, r.cfg.user, r.cfg.pass, bigFolder, bigPart); err != nil {
+		return err
+	}
 	r.big = big
 	r.stats[bigFolder] = &FolderStats{Name: bigFolder, Messages: 1, SeedTime: time.Since(start).Seconds()}
 	progress("seeded %s in %.1fs", bigFolder, time.Since(start).Seconds())

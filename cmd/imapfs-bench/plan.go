@@ -7,6 +7,9 @@ const (
 	bigFolder  = "big"
 )
 
+// bigPart is the large attachment's part number in the big folder's message.
+var bigPart = []int{2}
+
 func folderSpecs(quick bool) []FolderSpec {
 	specs := []FolderSpec{{Name: folder1k, N: 1000, Mix: DefaultMix, Seed: 1}}
 	if !quick {
