@@ -129,6 +129,14 @@ func (f *FS) mailboxTree(ctx context.Context, maxAge time.Duration) (*mailboxTre
 	})
 }
 
+// ListMailboxes reads the mailbox list in the background, as a mail
+// client does when it connects, so that the first ls or cd into the mount
+// finds it rather than waits a round trip for LIST. A failure is left for
+// that first lookup to meet and report.
+func (f *FS) ListMailboxes(ctx context.Context) {
+	go f.mailboxTree(ctx, f.treeTTL())
+}
+
 // snapshot returns the message list of a mailbox, taking a new one when
 // the one held is older than maxAge.
 func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration) (*imapbackend.Snapshot, error) {

@@ -2,6 +2,7 @@ package fs_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -542,4 +543,28 @@ func cachedMiB(t *testing.T, m *mount) float64 {
 	}
 	t.Fatalf("no cache: line in the status file:\n%s", status)
 	return 0
+}
+
+// TestMailboxListReadAhead: the mailbox list read once the mount is up
+// (ListMailboxes) serves the first ls, which sends no LIST of its own.
+func TestMailboxListReadAhead(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServer(t, srv)
+	m.proxy.Reset()
+	m.fsys.ListMailboxes(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for m.proxy.Commands()["LIST"] == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := m.proxy.Commands()["LIST"]; n != 1 {
+		t.Fatalf("ListMailboxes sent %d LIST, want 1", n)
+	}
+	// The answer may still be on its way: ls waits for it, not for a
+	// LIST of its own.
+	if got := run(t, "ls", m.dir); !strings.Contains(got, "INBOX") {
+		t.Fatalf("ls of the mount gave %q, no INBOX", got)
+	}
+	if n := m.proxy.Commands()["LIST"]; n != 1 {
+		t.Errorf("ls after ListMailboxes sent %d more LIST", n-1)
+	}
 }

@@ -253,6 +253,7 @@ func serve(cfg imapbackend.Config, dir string, mf mountFlags, logger *log.Logger
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
 	fsys.Watch(watchCtx, mf.pollInterval, mf.idleFolders())
+	fsys.ListMailboxes(watchCtx)
 	if ready != nil {
 		ready()
 	}
