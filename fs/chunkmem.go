@@ -11,7 +11,11 @@ import "sync"
 // fault per 2 MiB. A block is an ordinary Go allocation, kept alive by
 // the chunks cut from it, so it goes back to the heap once the cache and
 // every reader are done with all of them; a stream's chunks are cached
-// and evicted in order, so they die together.
+// and evicted in order, so they die together. Only read-ahead windows of
+// a reader going in order get blocks, sized to the next window (four
+// times this one) at most: the small fetches of an open or a seek (`head`,
+// `dd skip=`) get plain memory, so that they neither hold a block nor
+// touch a huge page for a few hundred KiB.
 type chunkMem struct {
 	mu   sync.Mutex
 	free []byte // what is left of the current block
@@ -23,18 +27,20 @@ const (
 	// slack of a huge page is a small part of it, small enough that one
 	// chunk still in use keeps little else alive.
 	maxChunkBlock = 32 << 20
+	// minChunkBlock: a window shorter than this is not worth a block.
+	minChunkBlock = 2 * hugePageSize
 )
 
-// alloc returns n bytes, zeroed, for a chunk of a stream that needs about
-// left more bytes from here on (the size of the next block).
-func (m *chunkMem) alloc(n int, left int64) []byte {
-	if !hugePagesAdvisable() {
+// alloc returns n bytes, zeroed, for a chunk fetched in a window of
+// window bytes, with rest bytes of the file from this chunk on.
+func (m *chunkMem) alloc(n int, window, rest int64) []byte {
+	if !hugePagesAdvisable() || window < minChunkBlock {
 		return make([]byte, n)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.free) < n {
-		size := min(max(left, int64(n)), maxChunkBlock)
+		size := max(min(rest, 4*window, maxChunkBlock), int64(n))
 		size = (size+hugePageSize-1)/hugePageSize*hugePageSize + hugePageSize // room to align
 		m.free = adviseHugePages(make([]byte, size))
 		if len(m.free) < n {

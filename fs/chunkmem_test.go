@@ -14,7 +14,7 @@ func TestChunkMemHandsOutSeparateZeroedChunks(t *testing.T) {
 	var m chunkMem
 	var chunks [][]byte
 	for i := range 40 { // more than one block of 8 MiB
-		c := m.alloc(chunkSize, 10<<20-int64(i)*chunkSize)
+		c := m.alloc(chunkSize, 8<<20, 10<<20-int64(i)*chunkSize)
 		if len(c) != chunkSize || cap(c) != chunkSize {
 			t.Fatalf("chunk %d: len %d cap %d, want %d", i, len(c), cap(c), chunkSize)
 		}
@@ -31,7 +31,7 @@ func TestChunkMemHandsOutSeparateZeroedChunks(t *testing.T) {
 			t.Fatalf("chunk %d was overwritten by another", i)
 		}
 	}
-	odd := m.alloc(100, 100)
+	odd := m.alloc(100, 100, 100)
 	if len(odd) != 100 || cap(odd) != 100 {
 		t.Errorf("small chunk: len %d cap %d, want 100", len(odd), cap(odd))
 	}

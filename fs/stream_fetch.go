@@ -202,7 +202,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 					}
 					continue
 				}
-				buf := s.mem.alloc(int(want), s.src.size-(first+int64(k))*chunkSize)
+				buf := s.mem.alloc(int(want), end-offset, s.src.size-(first+int64(k))*chunkSize)
 				if _, err := io.ReadFull(r, buf); err != nil {
 					return err
 				}
@@ -238,7 +238,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 			raw := buf[a0-bufStart : a1-bufStart]
 			if k >= completed {
 				scratch = append(scratch[:0], raw...) // decode works in place
-				data, err := l.decode(scratch, c0, func(n int) []byte { return s.mem.alloc(n, s.src.size-i*chunkSize) })
+				data, err := l.decode(scratch, c0, func(n int) []byte { return s.mem.alloc(n, end-offset, s.src.size-i*chunkSize) })
 				if err == nil && int64(len(data)) < skip+want {
 					err = errLayout // shorter than the server's BINARY.SIZE
 				}
