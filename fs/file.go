@@ -11,6 +11,7 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/imapfs/imapfs/cache"
 	"github.com/imapfs/imapfs/imapbackend"
 )
 
@@ -305,6 +306,33 @@ func (m *MessageNode) derive(section string) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// hasPart reports whether a part's bytes are at hand in the cache: its
+// own, or, for a part that is the TEXT itself (isText), the TEXT's. The
+// read-ahead asks this before fetching a part; st is the part's message's
+// structure, when known.
+func (f *FS) hasPart(mailbox string, uidValidity uint32, st *imapbackend.Structure, uid imap.UID, section string) bool {
+	k := cache.Key{Mailbox: mailbox, UIDValidity: uidValidity, UID: uint32(uid), Section: section}
+	if f.cache.Contains(k) {
+		return true
+	}
+	k.Section = sectionText
+	return st != nil && isText(st, section) && f.cache.Contains(k)
+}
+
+// derivable reports whether derive would find section's bytes, without
+// building them (message.eml is a copy of the whole message).
+func (m *MessageNode) derivable(section string) bool {
+	has := func(s string) bool { return m.fsys.cache.Contains(m.key(s)) }
+	switch section {
+	case fileMessage:
+		return has(sectionHeader) && has(sectionText)
+	case sectionText:
+		return has(fileMessage) && has(sectionHeader)
+	}
+	e := m.entry.Load()
+	return e != nil && m.fsys.hasPart(m.mailbox, m.uidValidity, e.st, m.info.UID, section)
 }
 
 // isText reports whether a part's file holds the message's TEXT itself:

@@ -154,7 +154,7 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 			return imapbackend.PartsRequest{}
 		}
 		small, sized := smallParts(st, func(section string) bool {
-			return f.cache.Contains(key(st.UID, section)) || isText(st, section) && f.cache.Contains(key(st.UID, sectionText))
+			return f.hasPart(mailbox, uidValidity, st, st.UID, section)
 		})
 		return imapbackend.PartsRequest{Parts: small, Sized: sized}
 	}

@@ -160,7 +160,7 @@ func (p *prefetcher) need(mailbox string, uidValidity uint32, kind string, info 
 		return 0, nil, stop
 	}
 	part := partOf(e.st, kind)
-	if part == nil || part.Size > windowPartMax || cached(kind) || isText(e.st, kind) && cached(sectionText) {
+	if part == nil || part.Size > windowPartMax || p.fsys.hasPart(mailbox, uidValidity, e.st, info.UID, kind) {
 		return 0, nil, skip
 	}
 	return part.Size, part, take
@@ -377,12 +377,12 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, erro
 				return nil, err
 			}
 		}
-		partKey := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: w.kind}
-		textKey := partKey
-		textKey.Section = sectionText
-		partCached := func() bool {
-			return p.fsys.cache.Contains(partKey) || e != nil && isText(e.st, w.kind) && p.fsys.cache.Contains(textKey)
+		textKey := cache.Key{Mailbox: w.mailbox, UIDValidity: w.uidValidity, UID: uint32(info.UID), Section: sectionText}
+		var st *imapbackend.Structure
+		if e != nil {
+			st = e.st
 		}
+		partCached := func() bool { return p.fsys.hasPart(w.mailbox, w.uidValidity, st, info.UID, w.kind) }
 		if e != nil && part != nil && !partCached() {
 			p.cutCachedText(w.mailbox, w.uidValidity, e) // the TEXT came first
 		}

@@ -268,11 +268,8 @@ func (f *SectionFile) openStreamed(ctx context.Context) (h gofs.FileHandle, ok b
 		return nil, false, 0
 	}
 	src, ok := f.streamable(size)
-	if !ok || m.fsys.cache.Contains(m.key(f.section)) {
-		return nil, false, 0
-	}
-	if _, ok := m.derive(f.section); ok {
-		return nil, false, 0 // content derives it too
+	if !ok || m.fsys.cache.Contains(m.key(f.section)) || m.derivable(f.section) {
+		return nil, false, 0 // content finds it, or derives it
 	}
 	h, err = f.openStream(ctx, src)
 	if errors.Is(err, errFetchWhole) {

