@@ -82,17 +82,25 @@ func (a *AttachmentsNode) Lookup(ctx context.Context, name string, out *fuse.Ent
 		if at.name != name {
 			continue
 		}
-		st, _ := a.msg.structure(ctx)
-		if child := a.GetChild(name); child != nil {
-			if f, ok := child.Operations().(*SectionFile); ok {
-				out.SetAttrTimeout(attrTimeout(f.attr(st, &out.Attr)))
-				out.SetEntryTimeout(immutableTimeout)
-				return child, 0
-			}
+		st, err := a.msg.structure(ctx)
+		if err != nil {
+			return nil, a.msg.fsys.errno(a.msg.describe(), err)
 		}
 		file := &SectionFile{msg: a.msg, section: at.part.Section, part: at.part}
-		out.SetAttrTimeout(attrTimeout(file.attr(st, &out.Attr)))
+		var existing *gofs.Inode
+		if child := a.GetChild(name); child != nil {
+			if f, ok := child.Operations().(*SectionFile); ok {
+				existing, file = child, f
+			}
+		}
+		if err := file.attr(ctx, st, &out.Attr); err != nil {
+			return nil, a.msg.fsys.errno(file.describe(), err)
+		}
+		out.SetAttrTimeout(immutableTimeout)
 		out.SetEntryTimeout(immutableTimeout)
+		if existing != nil {
+			return existing, 0
+		}
 		return a.NewInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
 	}
 	return nil, syscall.ENOENT

@@ -18,11 +18,10 @@ type Backend interface {
 	Mailboxes(ctx context.Context) ([]imapbackend.Mailbox, error)
 	Snapshot(ctx context.Context, mailbox string) (*imapbackend.Snapshot, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
-	// Byte ranges of a section, for streaming large files (stream.go):
-	// decoded by the server (BINARY) or raw, handed to sink as they arrive.
+	// Byte ranges of a section, for streaming large files (stream.go),
+	// handed to sink as they arrive; the file system asks raw ones only
+	// (decoded false), and decodes them itself.
 	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
-	// DecodedWindows reports whether decoded windows can be fetched.
-	DecodedWindows() bool
 	// Spare readies one more connection for mailbox in the background.
 	Spare(mailbox string)
 	// Batches: one round trip for many messages (see imapbackend/batch.go);

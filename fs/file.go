@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -24,15 +23,17 @@ type SectionFile struct {
 	section string
 	part    *imapbackend.Part // nil for HEADER and TEXT
 
-	// reported is the size last given to the kernel plus one when it was
-	// exact, 0 when it was an estimate: only an exact size lets the
-	// kernel's page cache serve reads, since the kernel cuts reads at the
-	// size it holds.
+	// reported is the size last given to the kernel plus one (0 before
+	// the first): the bytes read are checked against it, and a file whose
+	// bytes disagree has it corrected (correctSize).
 	reported atomic.Int64
 	// served is the FS's cache generation plus one when this file's bytes
 	// were last handed to the kernel with its exact size: the kernel's page
 	// cache may hold them still, so a later open need not fetch them.
 	served atomic.Uint64
+	// corrected is set once a size handed out was found wrong, so that it
+	// is logged once.
+	corrected atomic.Bool
 
 	// Streaming (stream.go): the chunks in flight, shared by every open,
 	// and whether the server refused to decode the part in windows.
@@ -51,15 +52,11 @@ var (
 // several files per message (Linux 5.16 and later; others ignore it).
 const noFlush = fuse.FOPEN_NOFLUSH
 
-func attrTimeout(exact bool) time.Duration {
-	if exact {
-		return immutableTimeout
-	}
-	// An estimate is corrected by the first read; let the kernel ask again.
-	return time.Second
-}
-
-// size returns the file's size and whether it is exact or an estimate.
+// size returns the file's size, if it is known without fetching the
+// file: exact from the bytes at hand (HEADER, parts read or cut), from a
+// probe (base64Size), or from BODYSTRUCTURE for a part sent as is. The
+// server's numbers behind TEXT, message.eml and a part sent as is are
+// checked when the bytes come (Open, Read), and corrected if wrong.
 func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 	switch {
 	case f.part == nil && f.section == sectionHeader:
@@ -72,39 +69,77 @@ func (f *SectionFile) size(st *imapbackend.Structure) (int64, bool) {
 	if n, ok := f.msg.partSize(f.section); ok {
 		return n, true
 	}
-	return f.part.EstimatedSize(), false
+	if f.part.DecodesAsIs() {
+		return f.part.Size, true
+	}
+	return 0, false
 }
 
-// attr fills a and reports whether the size in it is exact.
-func (f *SectionFile) attr(st *imapbackend.Structure, a *fuse.Attr) bool {
-	size, exact := f.size(st)
-	if exact {
-		f.reported.Store(size + 1)
-	} else {
-		f.reported.Store(0)
+// exactSize returns the file's size, fetching the file when nothing else
+// tells it (quoted-printable, a charset converted, base64 that a probe
+// could not size): the kernel is never given a size that is a guess, since
+// it stops reading at the size it holds, and cp stops at SEEK_HOLE's.
+func (f *SectionFile) exactSize(ctx context.Context, st *imapbackend.Structure) (int64, error) {
+	if n, ok := f.size(st); ok {
+		return n, nil
 	}
+	data, err := f.content(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return int64(len(data)), nil
+}
+
+// attr fills a with the file's attributes, its exact size included.
+func (f *SectionFile) attr(ctx context.Context, st *imapbackend.Structure, a *fuse.Attr) error {
+	size, err := f.exactSize(ctx, st)
+	if err != nil {
+		return err
+	}
+	f.reported.Store(size + 1)
 	a.Mode = syscall.S_IFREG | f.msg.fsys.mode(0o644)
 	a.Nlink = 1
 	a.Size = uint64(size)
+	// Blocks as a disk file has them: cp takes a file with fewer for
+	// sparse and copies only up to SEEK_HOLE.
+	a.Blocks = (a.Size + 511) / 512
 	t := f.msg.info.InternalDate
 	a.SetTimes(nil, &t, &t)
-	return exact
+	return nil
 }
 
 func (f *SectionFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	st, err := f.msg.structure(ctx)
+	if err == nil {
+		err = f.attr(ctx, st, &out.Attr)
+	}
 	if err != nil {
 		return f.msg.fsys.errno(f.describe(), err)
 	}
-	exact := f.attr(st, &out.Attr)
-	out.SetTimeout(attrTimeout(exact))
+	out.SetTimeout(immutableTimeout)
 	return 0
 }
 
+// correctSize is told the size of the bytes a read found, and reports
+// whether the kernel was given another size (a server's number was
+// wrong): then it logs the mismatch, once per file, and the caller tells
+// the kernel to ask for the size again.
+func (f *SectionFile) correctSize(n int64) bool {
+	r := f.reported.Load()
+	if r == 0 || r == n+1 {
+		return false
+	}
+	if f.corrected.CompareAndSwap(false, true) {
+		f.msg.fsys.logger.Printf("%s: %d bytes, where the size worked out before reading them was %d: size corrected", f.describe(), n, r-1)
+	}
+	f.reported.Store(n + 1)
+	return true
+}
+
 // Open fetches the content, so that a failure shows as an error of open
-// rather than as a short read. A file whose size the kernel was given as
-// an estimate is opened with direct I/O, so that the kernel reads until
-// the real end instead of stopping at the estimate; a file of exact size
+// rather than as a short read. A file whose bytes disagree with the size
+// the kernel holds is opened with direct I/O, so that the kernel reads to
+// the real end, and the kernel is told the new size; a file of exact size
 // keeps the kernel's page cache, since content under a UID never changes.
 func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
@@ -124,16 +159,14 @@ func (f *SectionFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, 
 	if err != nil {
 		return nil, 0, f.msg.fsys.errno(f.describe(), err)
 	}
-	if f.reported.Load() == int64(len(data))+1 {
-		f.served.Store(generation)
-		f.storeInKernel(data)
-		return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE | noFlush, 0
+	if f.correctSize(int64(len(data))) {
+		// Not from inside OPEN, which the kernel may hold the inode for.
+		go f.NotifyContent(-1, 0)
+		return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO | noFlush, 0
 	}
-	// The kernel holds an estimate (or a server's BINARY.SIZE that our
-	// lenient decoding disagrees with): have it ask for the exact size, so
-	// that later opens can use its page cache.
-	go f.NotifyContent(-1, 0)
-	return &contentHandle{data: data}, fuse.FOPEN_DIRECT_IO | noFlush, 0
+	f.served.Store(generation)
+	f.storeInKernel(data)
+	return &contentHandle{data: data}, fuse.FOPEN_KEEP_CACHE | noFlush, 0
 }
 
 // storedMax bounds what Open hands the kernel's page cache unasked: the

@@ -182,9 +182,11 @@ func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 			existing, file = child, f
 		}
 	}
-	exact := file.attr(st, &out.Attr)
+	if err := file.attr(ctx, st, &out.Attr); err != nil {
+		return nil, m.fsys.errno(file.describe(), err)
+	}
 	out.SetEntryTimeout(immutableTimeout)
-	out.SetAttrTimeout(attrTimeout(exact))
+	out.SetAttrTimeout(immutableTimeout)
 	if existing != nil {
 		return existing, 0
 	}

@@ -120,8 +120,8 @@ func sectionPath(section string) []int {
 }
 
 // fetchStructures fetches the structures of several messages, in chunks
-// of windowChunk, each with its small parts and the BINARY.SIZE of the
-// others (see smallParts), and keeps them: headers and parts in the
+// of windowChunk, each with its small parts and probes of the others (see
+// smallParts), and keeps them: headers and parts in the
 // content cache, structures in the store. kept hears of the messages of
 // each chunk once they are kept. A message the server did not return is
 // absent from the result.
@@ -153,10 +153,10 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 		if withText(st.UID) {
 			return imapbackend.PartsRequest{}
 		}
-		small, sized := smallParts(st, func(section string) bool {
+		small, probed := smallParts(st, func(section string) bool {
 			return f.hasPart(mailbox, uidValidity, st, st.UID, section)
 		})
-		return imapbackend.PartsRequest{Parts: small, Sized: sized}
+		return imapbackend.PartsRequest{Parts: small, Probed: probed}
 	}
 	out := make(map[imap.UID]*structEntry, len(infos))
 	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, withText, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
@@ -187,8 +187,12 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 					}
 					f.cache.Add(key(uid, section), data)
 				}
-				for section, n := range res.Sizes {
-					e.sizes.Store(section, n)
+				for section, probe := range res.Probes {
+					if part := partOf(st, section); part != nil {
+						if n, ok := base64Size(part.Size, probe); ok {
+							e.sizes.Store(section, n)
+						}
+					}
 				}
 			}
 			p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: uid, kind: kindStructure}, e)
@@ -218,10 +222,11 @@ func isWholeText(st *imapbackend.Structure, part imapbackend.Part, raw []byte) b
 // that is small (within a budget per message), so that its size is exact
 // from the first stat (a size that changes when the file is first read
 // confuses cp, rsync and fstest alike) and grep -r over it costs no round
-// trip per file; and the BINARY.SIZE of the larger parts whose bytes are
-// not converted, which is their exact decoded size. Parts already cached
-// are left out.
-func smallParts(st *imapbackend.Structure, cached func(section string) bool) (small, sized []imapbackend.Part) {
+// trip per file; and a probe of each larger base64 part whose bytes are
+// not converted, from which its decoded size is worked out (base64Size).
+// A server's BINARY.SIZE is never asked: Dovecot 2.3.19 answers it wrongly
+// for parts that are not last. Parts already cached are left out.
+func smallParts(st *imapbackend.Structure, cached func(section string) bool) (small, probed []imapbackend.Part) {
 	budget := int64(smallPartsBudget)
 	for _, p := range st.Parts {
 		if cached(p.Section) {
@@ -230,11 +235,11 @@ func smallParts(st *imapbackend.Structure, cached func(section string) bool) (sm
 		if p.Size <= smallPart && p.Size <= budget {
 			small = append(small, p)
 			budget -= p.Size
-		} else if !convertsCharset(p) && !p.IsMessage() {
-			sized = append(sized, p)
+		} else if p.Encoding == "base64" && !convertsCharset(p) && p.Size > 2*imapbackend.ProbeSize {
+			probed = append(probed, p)
 		}
 	}
-	return small, sized
+	return small, probed
 }
 
 // structure returns a message's structure entry: read ahead, in flight in

@@ -5,22 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
-	"github.com/emersion/go-imap/v2"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // A large file of exact size is not fetched whole when it is opened: it is
 // read in chunks, fetched by byte range (BODY.PEEK[...]<offset.size>: raw
-// bytes, for base64 decoded here as they arrive, see stream_base64.go; or
-// BINARY.PEEK[2]<offset.size>, decoded by the server) and kept in the
-// content cache like any other content, so that the cache budget bounds
-// the memory a 100 MB attachment takes, `head -c 1000` of it costs one
-// small fetch, and a second `cp` is served from the cache (or, past the
-// budget, from the kernel's page cache: the file is opened with
-// FOPEN_KEEP_CACHE and its exact size).
+// bytes, for base64 decoded here as they arrive, see stream_base64.go)
+// and kept in the content cache like any other content, so that the cache
+// budget bounds the memory a 100 MB attachment takes, `head -c 1000` of it
+// costs one small fetch, and a second `cp` is served from the cache (or,
+// past the budget, from the kernel's page cache: the file is opened with
+// FOPEN_KEEP_CACHE and its exact size). Every window is checked against
+// the size the kernel was given (the layout, and the part's end in the
+// last window); a file that fails the check is fetched whole, decoded as
+// any other, and its size corrected, so no reader ever gets a short file.
 //
 // A reader going through the file in order gets read-ahead: windows of
 // the next chunks, growing as the reader keeps going, two in flight so
@@ -88,14 +90,15 @@ func (w *windowSlots) release() { <-w.slots }
 type streamSource struct {
 	section string // for FetchWindowTo: "TEXT", "" (BODY[]) or a part number
 	path    []int
-	decoded bool // windows decoded by the server (BINARY)
-	base64  bool // first try raw windows decoded here (stream_base64.go)
+	base64  bool // raw windows decoded here (stream_base64.go)
 	size    int64
 }
 
 // streamable reports how f can be streamed, or false when it is to be
-// fetched whole: small, of unknown size, converted from its charset (the
-// server's offsets are not ours), or encoded on a server without BINARY.
+// fetched whole: small, converted from its charset, or quoted-printable
+// (their sizes come from fetching them whole, which leaves them cached).
+// Windows are never decoded by the server: its decoding of a broken part
+// may differ from ours, and a file must read the same however it is read.
 func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 	if size <= streamThreshold || f.noStream.Load() || f.msg.fsys.cache.Budget() < minStreamCache {
 		return streamSource{}, false
@@ -107,19 +110,12 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 		src.section = ""
 	case f.part == nil:
 		return streamSource{}, false
-	case convertsCharset(*f.part):
-		return streamSource{}, false
-	default:
+	case f.part.DecodesAsIs():
 		src.path = f.part.Path
-		switch f.part.Encoding {
-		case "base64", "quoted-printable":
-			// Decoded windows are the way back when raw ones do not fit
-			// a regular layout; without them, the whole fetch.
-			if !f.msg.fsys.backend.DecodedWindows() {
-				return streamSource{}, false
-			}
-			src.decoded, src.base64 = true, f.part.Encoding == "base64"
-		}
+	case f.part.Encoding == "base64" && !convertsCharset(*f.part):
+		src.path, src.base64 = f.part.Path, true
+	default:
+		return streamSource{}, false
 	}
 	return src, true
 }
@@ -128,6 +124,10 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 // read-ahead. The content is in the cache, never in the handle.
 type streamHandle struct {
 	s *fileStream
+
+	// whole is the file fetched whole, once a window found the size the
+	// kernel was given wrong: the rest is served from it.
+	whole atomic.Pointer[[]byte]
 
 	mu       sync.Mutex
 	next     int64 // where the last read ended
@@ -141,6 +141,9 @@ var _ gofs.FileReader = (*streamHandle)(nil)
 
 func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
 	s := h.s
+	if whole := h.whole.Load(); whole != nil {
+		return (&contentHandle{data: *whole}).Read(ctx, dest, off)
+	}
 	if off >= s.src.size || len(dest) == 0 {
 		return fuse.ReadResultData(nil), 0
 	}
@@ -152,6 +155,9 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 		data, err := s.chunk(ctx, i, run)
 		if errors.Is(err, errNotFetched) {
 			data, err = s.chunk(ctx, i, run)
+		}
+		if errors.Is(err, errSizeUnsure) {
+			return h.readWhole(ctx, dest, off, err)
 		}
 		if err != nil {
 			// This read fails; the next one tries again.
@@ -234,15 +240,35 @@ func (h *streamHandle) advance(ctx context.Context, off, end int64) int64 {
 	return min(maxRunChunks, window/chunkSize)
 }
 
+// readWhole serves a read, and every later one of this open, from the
+// file fetched whole, after a window found that the file's bytes do not
+// fit the size the kernel was given (why): the size is corrected, and
+// the kernel asks for it again when its reader reaches the old end.
+func (h *streamHandle) readWhole(ctx context.Context, dest []byte, off int64, why error) (fuse.ReadResult, syscall.Errno) {
+	f := h.s.f
+	f.noStream.Store(true)
+	data, err := f.content(ctx)
+	if err != nil {
+		return nil, f.msg.fsys.errno(f.describe(), err)
+	}
+	if f.correctSize(int64(len(data))) {
+		f.msg.fsys.logger.Printf("%s: %v", f.describe(), why)
+		// Before this read returns: its reader must find the new size
+		// when it reaches the old end. Attributes only (offset -1) take
+		// no page lock, so this cannot wait on the read itself.
+		f.NotifyContent(-1, 0)
+	}
+	h.whole.Store(&data)
+	return (&contentHandle{data: data}).Read(ctx, dest, off)
+}
+
 // openStream opens f as a stream of src: the first chunk is fetched now,
-// so that a failure shows as an error of open. A server that cannot
-// decode the part (BINARY refused: UNKNOWN-CTE) gets the whole fetch, now
-// and for later opens.
+// so that a failure shows as an error of open. A file whose first window
+// does not fit its size gets the whole fetch, now and for later opens.
 func (f *SectionFile) openStream(ctx context.Context, src streamSource) (gofs.FileHandle, error) {
 	s := f.fileStream(src)
 	if _, err := s.chunk(ctx, 0, 1); err != nil {
-		var imapErr *imap.Error
-		if src.decoded && errors.As(err, &imapErr) {
+		if errors.Is(err, errSizeUnsure) {
 			f.noStream.Store(true)
 			return nil, errFetchWhole
 		}

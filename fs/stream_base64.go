@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+
+	"github.com/imapfs/imapfs/imapbackend"
 )
 
 // A base64 part is stored as the sender encoded it: lines of a fixed
@@ -84,6 +86,18 @@ func (l b64Layout) decode(raw []byte, c0 int64, alloc func(n int) []byte) ([]byt
 	return out[:n], nil
 }
 
+// unbroken is the layout of base64 in one line, as some encoders write it.
+var unbroken = b64Layout{line: 1 << 60, eol: 2}
+
+// windowLayout reads the layout from the first window of a raw part: its
+// first line, or one unbroken line when the window holds no line end.
+func windowLayout(raw []byte) (b64Layout, bool) {
+	if bytes.IndexByte(raw, '\n') < 0 && isBase64Text(raw) {
+		return unbroken, true
+	}
+	return detectLayout(raw)
+}
+
 // detectLayout reads the layout from the first line of a raw part.
 func detectLayout(raw []byte) (b64Layout, bool) {
 	i := bytes.IndexByte(raw, '\n')
@@ -98,4 +112,85 @@ func detectLayout(raw []byte) (b64Layout, bool) {
 		return b64Layout{}, false
 	}
 	return l, true
+}
+
+// base64Size works out the decoded size of a base64 part of size raw bytes
+// (BODYSTRUCTURE's number) from a probe of its two ends, without fetching
+// it: the head shows the layout, the tail the last line and its padding,
+// and a regular layout places everything between. It is what the file's
+// size is taken to be before its bytes are read; a part that is not laid
+// out so (or whose size the tail contradicts) gives false, and is fetched
+// to learn its size. The stream checks the layout again on every window
+// (fetchFrom), and a part that breaks it is fetched whole and its size
+// corrected (Read).
+func base64Size(size int64, probe imapbackend.Probe) (int64, bool) {
+	head, tail := probe.Head, probe.Tail
+	if size <= 2*imapbackend.ProbeSize || int64(len(head)) != imapbackend.ProbeSize || int64(len(tail)) != imapbackend.ProbeSize {
+		return 0, false // too small to probe, or not as long as the server said
+	}
+	body := bytes.TrimRight(tail, " \t\r\n")
+	trailing := int64(len(tail) - len(body))
+	var chars int64
+	if bytes.IndexByte(head, '\n') < 0 {
+		// One unbroken line: all of it but the trailing line end.
+		if bytes.IndexByte(body, '\n') >= 0 || !isBase64Text(head) {
+			return 0, false
+		}
+		chars = size - trailing
+	} else {
+		l, ok := detectLayout(head)
+		if !ok || !l.fits(head, true) {
+			return 0, false
+		}
+		i := bytes.LastIndexByte(body, '\n')
+		if i < 0 {
+			return 0, false
+		}
+		// The tail's first line is cut; the full lines after it must fit.
+		first := bytes.IndexByte(body, '\n')
+		if !l.fits(body[first+1:i+1], false) {
+			return 0, false
+		}
+		last := int64(len(body) - i - 1)
+		full := size - trailing - last // full lines with their line ends
+		if last <= 0 || last > l.line || full%(l.line+l.eol) != 0 || !isBase64Text(body[i+1:]) {
+			return 0, false
+		}
+		chars = full/(l.line+l.eol)*l.line + last
+	}
+	pad := int64(len(body) - len(bytes.TrimRight(body, "=")))
+	if chars%4 != 0 || pad > 2 {
+		return 0, false
+	}
+	return chars/4*3 - pad, true
+}
+
+// fits reports whether every complete line of raw is a full line of the
+// layout (line base64 characters, then the line end); with partial, raw
+// may end inside a line.
+func (l b64Layout) fits(raw []byte, partial bool) bool {
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			return partial && int64(len(raw)) <= l.line && isBase64Text(raw)
+		}
+		line := raw[:i+1]
+		if int64(len(line)) != l.line+l.eol || (l.eol == 2 && line[l.line] != '\r') || !isBase64Text(line[:l.line]) {
+			return false
+		}
+		raw = raw[i+1:]
+	}
+	return true
+}
+
+// isBase64Text reports whether s is base64 characters, '=' padding only at
+// its end.
+func isBase64Text(s []byte) bool {
+	s = bytes.TrimRight(s, "=")
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,16 +135,10 @@ func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall)
 		switch {
 		case errors.Is(err, errNewLayout):
 			continue // the first window showed the part's layout: again with it
-		case errors.Is(err, errLayout):
-			// Two windows in flight may both meet the break: the one
-			// that drops the layout logs it, both go on with windows the
-			// server decodes, which cannot fail so.
-			if l := s.layout.Load(); l != nil && s.layout.CompareAndSwap(l, nil) {
-				s.f.msg.fsys.logger.Printf("%s: %v, at chunk %d; the server decodes it instead", s.f.describe(), err, first+int64(done))
-			}
-			continue
+		case errors.Is(err, errLayout), errors.Is(err, errShortWindow), errors.Is(err, errPastEnd):
+			err = fmt.Errorf("%w, at chunk %d: %w", errSizeUnsure, first+int64(done), err)
 		case err == nil && n == 0:
-			err = fmt.Errorf("%s: the server sent no bytes at %d: the size it gave is wrong", s.f.describe(), (first+int64(done))*chunkSize)
+			err = fmt.Errorf("%w: the server sent no bytes at %d", errSizeUnsure, (first+int64(done))*chunkSize)
 		case err != nil && n > 0 && done < len(calls):
 			// Broken off after some chunks (a lost connection): ask for
 			// the rest. Each round completes a chunk at least, so this
@@ -175,9 +170,17 @@ func (s *fileStream) complete(i int64, call *chunkCall, data []byte, err error) 
 }
 
 var (
-	errShortWindow = errors.New("the server sent fewer bytes than the size it gave")
+	errShortWindow = errors.New("the server sent fewer bytes than the size")
+	errPastEnd     = errors.New("the part goes on past the size")
 	errNewLayout   = errors.New("base64 layout learnt from the first window")
+	// errSizeUnsure reports a file whose bytes do not fit the size the
+	// kernel was given: it is fetched whole instead (streamHandle.Read).
+	errSizeUnsure = errors.New("the file's bytes do not fit its size")
 )
+
+// tailSlack is how far past a base64 part's last character its last window
+// reads, to see that only line ends follow.
+const tailSlack = 8
 
 // fetchFrom fetches chunks first.. in one window and returns how many it
 // completed.
@@ -187,8 +190,13 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 	end := min(offset+int64(len(calls))*chunkSize, s.src.size)
 	completed := 0
 	l := s.layout.Load()
+	last := end == s.src.size // the window checks that the part ends there
 	if l == nil {
-		err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, s.src.decoded, offset, end-offset, func(r io.Reader, n int64) error {
+		ask := end - offset
+		if last {
+			ask++ // a byte past the end must not come
+		}
+		err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, offset, ask, func(r io.Reader, n int64) error {
 			pos := int64(0)
 			for k := range calls {
 				want := s.chunkLen(first + int64(k))
@@ -210,12 +218,19 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 				calls[k] = nil // the window must not keep the bytes alive to its end
 				completed++
 			}
+			if last && n > end-offset {
+				return errPastEnd
+			}
 			return nil
 		})
 		return completed, err
 	}
 	r0, r1, _, _ := l.rawRange(offset, end)
-	err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, r1-r0, func(r io.Reader, n int64) error {
+	ask := r1 - r0
+	if last {
+		ask += tailSlack
+	}
+	err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, ask, func(r io.Reader, n int64) error {
 		// buf holds the raw bytes from bufStart on that are read and
 		// still needed: a chunk's raw range overlaps the next one's by the
 		// group of 4 characters the boundary falls in.
@@ -240,10 +255,10 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 				scratch = append(scratch[:0], raw...) // decode works in place
 				data, err := l.decode(scratch, c0, func(n int) []byte { return s.mem.alloc(n, end-offset, s.src.size-i*chunkSize) })
 				if err == nil && int64(len(data)) < skip+want {
-					err = errLayout // shorter than the server's BINARY.SIZE
+					err = errLayout // shorter than the size
 				}
 				if err != nil {
-					if other, ok := detectLayout(raw); ok && i == 0 && other != *l {
+					if other, ok := windowLayout(raw); ok && i == 0 && other != *l {
 						s.layout.Store(&other)
 						return errNewLayout
 					}
@@ -263,6 +278,16 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 			buf = append(buf[:0], buf[next-bufStart:]...)
 			bufStart = next
 		}
+		if last {
+			// Only line ends may follow the last character.
+			rest, err := io.ReadAll(io.LimitReader(r, n-(r1-r0)))
+			if err != nil {
+				return err
+			}
+			if len(bytes.TrimRight(rest, " \t\r\n")) > 0 {
+				return errPastEnd
+			}
+		}
 		return nil
 	})
 	return completed, err
@@ -271,17 +296,11 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 // busy reports whether read-ahead must wait for the fetches in flight: a
 // reader gets its bytes as a window arrives, so two windows in flight keep
 // the link busy across the round trip between them; more only make the
-// server seek and compete for its CPU. A server decoding the part
-// (Dovecot) does so once per connection, so decoded windows go one at a
-// time, on the connection that has it.
+// server seek and compete for its CPU.
 func (s *fileStream) busy() bool {
-	limit := 2
-	if s.src.decoded && s.layout.Load() == nil {
-		limit = 1
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.running >= limit
+	return s.running >= 2
 }
 
 // ahead starts fetches of the chunks of [from, to) that are neither cached

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -47,23 +48,37 @@ func (b *Backend) FetchSections(ctx context.Context, mailbox string, uidValidity
 }
 
 // PartsRequest asks StructureChunks for the raw bytes of Parts of one
-// message and the BINARY.SIZE of Sized (the decoded size, where the
-// server has BINARY).
+// message, and for the first and last raw bytes of Probed: enough to work
+// out a large base64 part's decoded size without fetching it (the server's
+// BINARY.SIZE is not to be trusted: Dovecot 2.3.19 answers it wrongly for
+// parts that are not last, and sometimes unparsably).
 type PartsRequest struct {
-	UID   imap.UID
-	Parts []Part
-	Sized []Part
+	UID    imap.UID
+	Parts  []Part
+	Probed []Part
 }
 
-func (r PartsRequest) empty() bool { return len(r.Parts) == 0 && len(r.Sized) == 0 }
+func (r PartsRequest) empty() bool { return len(r.Parts) == 0 && len(r.Probed) == 0 }
 
-// PartsResult is the answer to a PartsRequest: raw bytes and decoded
-// sizes keyed by section number; and the TEXT when StructureChunks was
-// asked for it with the structure.
+// ProbeSize is how many raw bytes a probe reads at each end of a part:
+// several lines of any layout RFC 2045 allows (at most 998 characters).
+const ProbeSize = 4096
+
+// Probe is what the server sent of the two ends of a part: Head is up to
+// ProbeSize bytes from its start, Tail the bytes from ProbeSize before the
+// end its BODYSTRUCTURE gives, asked one byte longer, so that a part
+// longer than that size shows as a Tail of ProbeSize+1 bytes.
+type Probe struct {
+	Head, Tail []byte
+}
+
+// PartsResult is the answer to a PartsRequest: raw bytes and probes keyed
+// by section number; and the TEXT when StructureChunks was asked for it
+// with the structure.
 type PartsResult struct {
-	Raw   map[string][]byte
-	Sizes map[string]int64
-	Text  []byte
+	Raw    map[string][]byte
+	Probes map[string]Probe
+	Text   []byte
 }
 
 // partsGroup is one UID FETCH of parts: the messages whose item lists are
@@ -73,23 +88,19 @@ type partsGroup struct {
 	like PartsRequest // the parts asked, the same for every UID
 }
 
-// groupParts groups requests by item list; without BINARY, sizes are not
-// asked for.
-func groupParts(reqs []PartsRequest, binary bool) []*partsGroup {
+// groupParts groups requests by item list.
+func groupParts(reqs []PartsRequest) []*partsGroup {
 	var groups []*partsGroup
 	byList := make(map[string]*partsGroup)
 	for _, r := range reqs {
-		if !binary {
-			r.Sized = nil
-		}
 		if r.empty() {
 			continue
 		}
-		key := sectionList(r.Parts) + "|" + sectionList(r.Sized)
+		key := sectionList(r.Parts) + "|" + probeList(r.Probed)
 		g := byList[key]
 		if g == nil {
 			g = &partsGroup{like: r}
-			g.req.options = partsOptions(r.Parts, r.Sized)
+			g.req.options = partsOptions(r.Parts, r.Probed)
 			byList[key] = g
 			groups = append(groups, g)
 		}
@@ -99,7 +110,7 @@ func groupParts(reqs []PartsRequest, binary bool) []*partsGroup {
 }
 
 func (g *partsGroup) collect(out map[imap.UID]PartsResult, buf *fetchResult) {
-	if len(buf.BodySection) == 0 && len(buf.BinarySectionSize) == 0 {
+	if len(buf.BodySection) == 0 {
 		return // an unsolicited FETCH, not the answer
 	}
 	r := partsResult(buf, g.like)
@@ -107,41 +118,30 @@ func (g *partsGroup) collect(out map[imap.UID]PartsResult, buf *fetchResult) {
 	out[buf.UID] = r
 }
 
-// withoutSizes picks the failed groups that asked BINARY.SIZE, which the
-// server may refuse for a part it cannot decode, and turns them into
-// requests without it; first is the first other failure.
-func withoutSizes(groups []*partsGroup, errs []error) (again []*partsGroup, first error) {
-	for i, g := range groups {
-		switch {
-		case errs[i] == nil:
-		case len(g.req.options.BinarySectionSize) > 0:
-			g.like.Sized = nil
-			if !g.like.empty() {
-				g.req.options = partsOptions(g.like.Parts, nil)
-				again = append(again, g)
-			}
-		case first == nil:
-			first = errs[i]
-		}
-	}
-	return again, first
-}
-
 var textItem = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText, Peek: true}
 
-func partsOptions(parts, sized []Part) *imap.FetchOptions {
+func partsOptions(parts, probed []Part) *imap.FetchOptions {
 	options := &imap.FetchOptions{}
 	for _, p := range parts {
 		options.BodySection = append(options.BodySection, &imap.FetchItemBodySection{Part: p.Path, Peek: true})
 	}
-	for _, p := range sized {
-		options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
+	for _, p := range probed {
+		head, tail := probeItems(p)
+		options.BodySection = append(options.BodySection, head, tail)
 	}
 	return options
 }
 
+// probeItems are the two partial fetches of a probe; go-imap tells their
+// answers apart by their origin.
+func probeItems(p Part) (head, tail *imap.FetchItemBodySection) {
+	head = &imap.FetchItemBodySection{Part: p.Path, Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: ProbeSize}}
+	tail = &imap.FetchItemBodySection{Part: p.Path, Peek: true, Partial: &imap.SectionPartial{Offset: max(p.Size-ProbeSize, 1), Size: ProbeSize + 1}}
+	return head, tail
+}
+
 func partsResult(buf *fetchResult, like PartsRequest) PartsResult {
-	r := PartsResult{Raw: make(map[string][]byte, len(like.Parts)), Sizes: make(map[string]int64)}
+	r := PartsResult{Raw: make(map[string][]byte, len(like.Parts)), Probes: make(map[string]Probe, len(like.Probed))}
 	for _, p := range like.Parts {
 		data := buf.FindBodySection(&imap.FetchItemBodySection{Part: p.Path, Peek: true})
 		if data == nil {
@@ -149,12 +149,21 @@ func partsResult(buf *fetchResult, like PartsRequest) PartsResult {
 		}
 		r.Raw[p.Section] = data
 	}
-	for _, p := range like.Sized {
-		if n, ok := buf.FindBinarySectionSize(p.Path); ok {
-			r.Sizes[p.Section] = int64(n)
-		}
+	for _, p := range like.Probed {
+		head, tail := probeItems(p)
+		r.Probes[p.Section] = Probe{Head: buf.FindBodySection(head), Tail: buf.FindBodySection(tail)}
 	}
 	return r
+}
+
+// probeList names the probes of a request, sizes included: the tail's
+// offset is part of the item list.
+func probeList(parts []Part) string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.Section + "/" + strconv.FormatInt(p.Size, 10)
+	}
+	return strings.Join(names, " ")
 }
 
 func sectionList(parts []Part) string {

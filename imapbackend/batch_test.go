@@ -52,14 +52,14 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 			lists := map[string]bool{}
 			for _, uid := range uids {
 				parts := imapbackend.LeafParts(ref.message(uid, nil).BodyStructure)
-				var sized []imapbackend.Part
+				var probed []imapbackend.Part
 				for _, p := range parts {
 					if !p.IsMessage() {
-						sized = append(sized, p)
+						probed = append(probed, p)
 					}
 				}
-				reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: parts, Sized: sized})
-				lists[sections(parts)+"|"+sections(sized)] = true
+				reqs = append(reqs, imapbackend.PartsRequest{UID: uid, Parts: parts, Probed: probed})
+				lists[sections(parts)+"|"+sections(probed)] = true
 			}
 
 			proxy.Reset()
@@ -127,10 +127,12 @@ func TestBatchesMatchSingleFetches(t *testing.T) {
 						t.Errorf("StructureChunks gives part %s of %d as %d bytes, the server %d", p.Section, r.UID, len(got.Raw[p.Section]), len(raw))
 					}
 				}
-				for _, p := range r.Sized {
-					n, ok := want.FindBinarySectionSize(p.Path)
-					if got, has := got.Sizes[p.Section]; ok != has || int64(n) != got {
-						t.Errorf("StructureChunks gives BINARY.SIZE of %s of %d as %d (%v), the server %d (%v)", p.Section, r.UID, got, has, n, ok)
+				for _, p := range r.Probed {
+					head, tail := probeItems(p)
+					probe := got.Probes[p.Section]
+					if !bytes.Equal(probe.Head, want.FindBodySection(head)) || !bytes.Equal(probe.Tail, want.FindBodySection(tail)) || probe.Head == nil {
+						t.Errorf("StructureChunks gives the probe of %s of %d as %d+%d bytes, the server %d+%d", p.Section, r.UID,
+							len(probe.Head), len(probe.Tail), len(want.FindBodySection(head)), len(want.FindBodySection(tail)))
 					}
 				}
 			}
@@ -176,9 +178,8 @@ var headerItem = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader,
 // reference fetches message by message with a client of its own, not
 // through the backend: what the batches must match.
 type reference struct {
-	t      *testing.T
-	c      *imapclient.Client
-	binary bool
+	t *testing.T
+	c *imapclient.Client
 }
 
 func newReference(t *testing.T, srv *imaptest.Server) *reference {
@@ -191,11 +192,11 @@ func newReference(t *testing.T, srv *imaptest.Server) *reference {
 	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	return &reference{t: t, c: c, binary: c.Caps().Has(imap.CapBinary)}
+	return &reference{t: t, c: c}
 }
 
 // message fetches the structure, size and header of uid and, with r, the
-// raw parts and BINARY.SIZE r asks for.
+// raw parts and probes r asks for.
 func (ref *reference) message(uid imap.UID, r *imapbackend.PartsRequest) *imapclient.FetchMessageBuffer {
 	ref.t.Helper()
 	options := &imap.FetchOptions{
@@ -207,10 +208,9 @@ func (ref *reference) message(uid imap.UID, r *imapbackend.PartsRequest) *imapcl
 		for _, p := range r.Parts {
 			options.BodySection = append(options.BodySection, &imap.FetchItemBodySection{Part: p.Path, Peek: true})
 		}
-		for _, p := range r.Sized {
-			if ref.binary {
-				options.BinarySectionSize = append(options.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: p.Path})
-			}
+		for _, p := range r.Probed {
+			head, tail := probeItems(p)
+			options.BodySection = append(options.BodySection, head, tail)
 		}
 	}
 	msgs, err := ref.c.Fetch(imap.UIDSetNum(uid), options).Collect()
@@ -226,4 +226,13 @@ func sections(parts []imapbackend.Part) string {
 		names = append(names, p.Section)
 	}
 	return strings.Join(names, " ")
+}
+
+// probeItems are the reference's own spelling of a probe: the first
+// ProbeSize bytes, and ProbeSize+1 from ProbeSize before the end.
+func probeItems(p imapbackend.Part) (head, tail *imap.FetchItemBodySection) {
+	n := int64(imapbackend.ProbeSize)
+	head = &imap.FetchItemBodySection{Part: p.Path, Peek: true, Partial: &imap.SectionPartial{Offset: 0, Size: n}}
+	tail = &imap.FetchItemBodySection{Part: p.Path, Peek: true, Partial: &imap.SectionPartial{Offset: max(p.Size-n, 1), Size: n + 1}}
+	return head, tail
 }

@@ -30,7 +30,6 @@ import (
 // one round trip instead of two.
 func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidity uint32, chunks [][]imap.UID,
 	withText func(imap.UID) bool, parts func(*Structure) PartsRequest, got func(map[imap.UID]*Structure, map[imap.UID]PartsResult)) error {
-	binary := b.hasCap(imap.CapBinary)
 	structOptions, header := structureItems()
 	textOptions := *structOptions
 	textOptions.BodySection = append(slices.Clone(structOptions.BodySection), textItem)
@@ -120,7 +119,7 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 					ready[buf.UID] = s
 				}
 			}
-			groups := groupParts(reqs, binary)
+			groups := groupParts(reqs)
 			pending := sendGroups(groups)
 			topUp(i + 1 + structureDepth)
 			// The messages that need nothing more go to the reader now,
@@ -148,16 +147,6 @@ func (b *Backend) StructureChunks(ctx context.Context, mailbox string, uidValidi
 			for _, e := range errs {
 				if e != nil && connLost(c, e) {
 					return e
-				}
-			}
-			// A list the server refused for its BINARY.SIZE is asked again
-			// without it, at the cost of a round trip (rare: UNKNOWN-CTE).
-			if again, _ := withoutSizes(groups, errs); len(again) > 0 {
-				for j, f := range sendGroups(again) {
-					<-f.done
-					for _, buf := range f.bufs {
-						again[j].collect(res, buf)
-					}
 				}
 			}
 			got(sts, res)
