@@ -70,6 +70,9 @@ func TestCorpusReadsInFull(t *testing.T) {
 				if len(files) < 3 {
 					t.Errorf("%s holds %v, want at least HEADER, TEXT and message.eml", msgDir, files)
 				}
+				// Every file's stat size, before it is first read, is what
+				// a read gives.
+				checkSizes(t, msgDir)
 				for _, f := range files {
 					readWithin(t, f, 30*time.Second)
 					read++

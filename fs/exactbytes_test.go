@@ -6,13 +6,16 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
@@ -177,4 +180,54 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 		files[rel] = data
 	}
 	return files
+}
+
+// TestUnparsableBinarySize: a server that answers BINARY.SIZE with a
+// number go-imap cannot parse (Dovecot 2.3.19 sends 18446744073707820042
+// for some parts) costs nothing: imapfs never asks it, every file of the
+// message reads in full, and no connection is lost and made again.
+func TestUnparsableBinarySize(t *testing.T) {
+	srv := imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	if err := srv.Create("Shapes"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(2))
+	shapes := messageShapes(rng)[:4]
+	for _, s := range shapes {
+		if _, err := srv.Append("Shapes", s.build(rng), nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy, err := imaptest.NewFaultProxy(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	sizes := regexp.MustCompile(`BINARY\.SIZE\[([0-9.]*)\] [0-9]+`)
+	var rewritten atomic.Int64
+	proxy.Rewrite(func(line []byte) []byte {
+		if sizes.Match(line) {
+			rewritten.Add(1)
+		}
+		return sizes.ReplaceAll(line, []byte("BINARY.SIZE[$1] 18446744073707820042"))
+	})
+	m := mountVia(t, srv, proxy.Addr, 30*time.Second, imapfsfs.Options{})
+	c := examine(t, srv, "Shapes")
+	for _, uid := range uids(t, srv, "Shapes") {
+		want, err := expectedFiles(fetchSection(t, c, uid, &imap.FetchItemBodySection{Peek: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := checkSizes(t, filepath.Join(m.dir, "Shapes", strconv.Itoa(int(uid))))
+		for f, data := range want {
+			if !bytes.Equal(got[f], data) {
+				t.Errorf("message %d: %s: %d bytes read, want %d", uid, f, len(got[f]), len(data))
+			}
+		}
+	}
+	made := proxy.Accepted()
+	t.Logf("%d connections made, %d BINARY.SIZE answers rewritten, %v", made, rewritten.Load(), proxy.Commands())
+	if max := int64(m.backend.Stats().MaxConns + 1); made > max {
+		t.Errorf("%d connections made for %d messages: a reconnect loop (at most %d expected)", made, len(shapes), max)
+	}
 }

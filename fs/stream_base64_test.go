@@ -6,6 +6,8 @@ import (
 	"errors"
 	"math/rand"
 	"testing"
+
+	"github.com/imapfs/imapfs/imapbackend"
 )
 
 // encodeLines encodes b in base64 lines of n characters ended by eol.
@@ -73,3 +75,59 @@ func TestBase64LayoutLineEndInsideALine(t *testing.T) {
 }
 
 func newBytes(n int) []byte { return make([]byte, n) }
+
+// probeOf is what a probe of raw (a part of len(raw) bytes by
+// BODYSTRUCTURE, or claimed bytes) brings back from a server holding raw.
+func probeOf(raw []byte, claimed int) imapbackend.Probe {
+	n := imapbackend.ProbeSize
+	tail := raw[min(max(claimed-n, 1), len(raw)):min(max(claimed-n, 1)+n+1, len(raw))]
+	return imapbackend.Probe{Head: raw[:min(n, len(raw))], Tail: tail}
+}
+
+// TestBase64SizeFromProbe: the size worked out from a probe is the size of
+// the decoded part, for every layout an encoder writes, whatever the
+// padding; and nothing is worked out where the probe cannot tell: a size
+// the server gives wrong either way, lines of varying length, junk.
+func TestBase64SizeFromProbe(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	checked := 0
+	for range 200 {
+		payload := make([]byte, 9000+rng.Intn(200000))
+		rng.Read(payload)
+		line := []int{76, 64, 72, 4, 996, 1 << 30}[rng.Intn(6)]
+		eol := []string{"\r\n", "\n"}[rng.Intn(2)]
+		raw := encodeLines(payload, line, eol)
+		if rng.Intn(3) == 0 {
+			raw = bytes.TrimSuffix(raw, []byte(eol)) // no line end after the last line
+		}
+		if rng.Intn(4) == 0 {
+			raw = append(raw, "\r\n\r\n"...) // blank lines before the boundary
+		}
+		if n, ok := base64Size(int64(len(raw)), probeOf(raw, len(raw))); !ok || n != int64(len(payload)) {
+			t.Errorf("%d bytes in lines of %d (%q): worked out %d, %v", len(payload), line, eol, n, ok)
+		}
+		for _, claimed := range []int{len(raw) - 1, len(raw) + 1, len(raw) + 100} {
+			if n, ok := base64Size(int64(claimed), probeOf(raw, claimed)); ok {
+				t.Errorf("%d raw bytes said to be %d: worked out %d", len(raw), claimed, n)
+			}
+		}
+		checked++
+	}
+	payload := make([]byte, 100000)
+	rng.Read(payload)
+	enc := base64.StdEncoding.EncodeToString(payload)
+	var varying bytes.Buffer
+	for len(enc) > 0 {
+		n := min(len(enc), 4*(10+rng.Intn(10)))
+		varying.WriteString(enc[:n] + "\r\n")
+		enc = enc[n:]
+	}
+	junk := encodeLines(payload, 76, "\r\n")
+	junk[len(junk)-100] = '*'
+	for name, raw := range map[string][]byte{"varying lines": varying.Bytes(), "junk in the tail": junk} {
+		if n, ok := base64Size(int64(len(raw)), probeOf(raw, len(raw))); ok {
+			t.Errorf("%s: worked out %d for %d bytes decoded", name, n, len(payload))
+		}
+	}
+	t.Logf("%d layouts checked", checked)
+}

@@ -1,6 +1,7 @@
 package imaptest
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -35,6 +36,7 @@ type FaultProxy struct {
 	running chan struct{} // closed while not stalled; open while stalled
 	refuse  bool
 	closed  bool
+	rewrite func(line []byte) []byte
 }
 
 // faultPair is one proxied connection: the client side and, once dialled,
@@ -103,6 +105,15 @@ func (p *FaultProxy) Close() error {
 	}
 	p.wg.Wait()
 	return nil
+}
+
+// Rewrite has every response line from the server (literals excepted)
+// passed through f before it is forwarded: a server that answers some item
+// wrongly. It applies to connections made after the call.
+func (p *FaultProxy) Rewrite(f func(line []byte) []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rewrite = f
 }
 
 // SetDelay adds d of latency before each chunk of data is forwarded, in
@@ -290,28 +301,66 @@ func (p *FaultProxy) serve(c *faultPair) {
 	default:
 	}
 
+	p.mu.Lock()
+	rewrite := p.rewrite
+	p.mu.Unlock()
+	forward := func(b []byte) bool {
+		if !p.gate(c) {
+			return false
+		}
+		if _, err := c.client.Write(b); err != nil {
+			return false
+		}
+		p.fromServer.Add(int64(len(b)))
+		return true
+	}
 	down := make(chan struct{})
 	go func() {
 		defer close(down)
+		defer c.cut() // the server hung up: hang up on the client
+		if rewrite != nil {
+			rewriteResponses(server, rewrite, forward)
+			return
+		}
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := server.Read(buf)
-			if n > 0 {
-				if !p.gate(c) {
-					return
-				}
-				if _, werr := c.client.Write(buf[:n]); werr != nil {
-					break
-				}
-				p.fromServer.Add(int64(n))
+			if n > 0 && !forward(buf[:n]) {
+				return
 			}
 			if err != nil {
-				break
+				return
 			}
 		}
-		c.cut() // the server hung up: hang up on the client
 	}()
 	scanCommands(c.client, gatedWriter{p, c, server}, p.count)
 	c.cut()
 	<-down
+}
+
+// rewriteResponses forwards a server's responses line by line, each line
+// through rewrite, and the literals they announce as they are.
+func rewriteResponses(server io.Reader, rewrite func([]byte) []byte, forward func([]byte) bool) {
+	br := bufio.NewReader(server)
+	buf := make([]byte, 32<<10)
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 && !forward(rewrite(line)) {
+			return
+		}
+		if err != nil {
+			return
+		}
+		n, ok := literalSize(line)
+		for ok && n > 0 {
+			k, err := br.Read(buf[:min(n, int64(len(buf)))])
+			if k > 0 && !forward(buf[:k]) {
+				return
+			}
+			if err != nil {
+				return
+			}
+			n -= int64(k)
+		}
+	}
 }
