@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/imapfs/imapfs/cache"
 	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
@@ -58,16 +59,23 @@ func checkSizes(t *testing.T, dir string) map[string][]byte {
 // TestShapesReadBackExact checks every file of every generated message
 // shape (shapes_test.go) against an independent decode of BODY.PEEK[]:
 // stat size, the bytes cp copies, and the bytes a read gives are the
-// same, on a first cp, a second cp, and after SIGHUP dropped the caches.
+// same, on a first cp, a second cp, and after SIGHUP dropped the caches;
+// and with a cache too small to keep anything from one read to the next.
 // Dovecot 2.3.19 answers BINARY.SIZE wrongly for large parts that are not
 // last: no size may come from it.
 func TestShapesReadBackExact(t *testing.T) {
-	for _, kind := range []string{"memory", "dovecot"} {
+	for _, kind := range []string{"memory", "dovecot", "dovecot-2MiB-cache"} {
 		t.Run(kind, func(t *testing.T) {
 			var srv *imaptest.Server
-			if kind == "memory" {
+			opts := imapfsfs.Options{}
+			switch kind {
+			case "memory":
 				srv = imaptest.NewMemory(t)
-			} else {
+			case "dovecot-2MiB-cache":
+				// Everything is evicted between one read and the next.
+				opts.Cache = cache.New(2 << 20)
+				fallthrough
+			default:
 				srv = imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
 			}
 			// Created first: Dovecot drops a connection whose APPEND of a
@@ -82,7 +90,7 @@ func TestShapesReadBackExact(t *testing.T) {
 					t.Fatalf("append %s: %v", s.name, err)
 				}
 			}
-			m := mountServer(t, srv)
+			m := mountServerWith(t, srv, opts)
 			c := examine(t, srv, "Shapes")
 			want := make(map[imap.UID]map[string][]byte)
 			for i, uid := range uids(t, srv, "Shapes") {

@@ -165,8 +165,9 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 			e := &structEntry{st: st}
 			// The header came with the structure: `cat HEADER` costs nothing more.
 			f.cache.Add(key(uid, sectionHeader), st.Header)
-			// Parts that did not come are fetched when read, with
-			// estimated sizes until then.
+			// Parts that did not come are fetched when read; their
+			// sizes come from their probes, BODYSTRUCTURE, or a fetch
+			// when looked up (SectionFile.exactSize).
 			if res, ok := parts[uid]; ok {
 				if res.Text != nil {
 					f.cache.Add(key(uid, sectionText), res.Text)

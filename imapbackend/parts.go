@@ -207,17 +207,3 @@ func (p Part) IsMessage() bool {
 func (p Part) IsInlineText() bool {
 	return strings.HasPrefix(p.MediaType, "text/") && p.Disposition != "attachment"
 }
-
-// EstimatedSize guesses the decoded size from the encoded one, so that a
-// directory listing can show plausible file sizes without fetching bodies.
-func (p Part) EstimatedSize() int64 {
-	if p.Size <= 0 {
-		return 0
-	}
-	if p.Encoding != "base64" {
-		return p.Size
-	}
-	// Encoders wrap base64 at 76 characters plus CRLF.
-	chars := p.Size - 2*(p.Size/78)
-	return chars / 4 * 3
-}

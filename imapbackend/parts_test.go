@@ -302,29 +302,6 @@ func TestPartPredicates(t *testing.T) {
 	}
 }
 
-func TestPartEstimatedSize(t *testing.T) {
-	tests := []struct {
-		encoding string
-		size     int64
-		want     int64
-	}{
-		{"7bit", 1234, 1234},
-		{"quoted-printable", 1234, 1234},
-		{"", 10, 10},
-		{"base64", 0, 0},
-		{"base64", 4, 3},
-		{"base64", 78, 57},     // one full line: 76 characters + CRLF
-		{"base64", 7800, 5700}, // 100 full lines
-		{"7bit", -5, 0},
-	}
-	for _, tt := range tests {
-		p := Part{Encoding: tt.encoding, Size: tt.size}
-		if got := p.EstimatedSize(); got != tt.want {
-			t.Errorf("EstimatedSize(%q, %d) = %d, want %d", tt.encoding, tt.size, got, tt.want)
-		}
-	}
-}
-
 // fetchBodyStructure lets go-imap's own client parse a BODYSTRUCTURE as a
 // server would send it, over an in-memory connection.
 func fetchBodyStructure(t *testing.T, bodyStructure string) imap.BodyStructure {
