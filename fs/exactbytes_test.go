@@ -239,3 +239,36 @@ func TestUnparsableBinarySize(t *testing.T) {
 		t.Errorf("%d connections made for %d messages: a reconnect loop (at most %d expected)", made, len(shapes), max)
 	}
 }
+
+// TestSeekPastShiftedBase64: a base64 part whose lines all look regular
+// but hold a character too few early on and one too many later (sized
+// right by its probe): a reader that seeks between the two, where every
+// byte is off from where the layout puts it, still gets the bytes an
+// independent decode gives, never a window decoded at the wrong place.
+func TestSeekPastShiftedBase64(t *testing.T) {
+	srv := imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	rng := rand.New(rand.NewSource(15))
+	part := shapePart{kind: "b64", size: 3 << 20, line: 76, name: "shifted.bin", quirk: "shifted", quirkAt: 0.2}
+	s := shape{name: "shifted", parts: []shapePart{{kind: "text", size: 500}, part}}
+	uid, err := srv.Append("INBOX", s.build(rng), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mountServer(t, srv)
+	want, err := expectedFiles(fetchSection(t, examine(t, srv, "INBOX"), uid, &imap.FetchItemBodySection{Peek: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(m.mailboxPath("INBOX"), strconv.Itoa(int(uid)), "2")
+	if st, err := os.Stat(src); err != nil || st.Size() != int64(len(want["2"])) {
+		t.Fatalf("stat %s: %v, %v; want %d bytes", src, st, err, len(want["2"]))
+	}
+	// MiB 1 to 2 lie between the two quirks (at 20% and 50% of the part).
+	got := run(t, "dd", "if="+src, "bs=256k", "skip=4", "count=4", "status=none")
+	if got != string(want["2"][1<<20:2<<20]) {
+		t.Errorf("dd of MiB 1 to 2 gave %d bytes that are not the part's there", len(got))
+	}
+	if got := run(t, "cat", src); got != string(want["2"]) {
+		t.Errorf("cat gave %d bytes, want the %d of the part", len(got), len(want["2"]))
+	}
+}

@@ -30,7 +30,10 @@ type shapePart struct {
 	// cannot see it: "lines" makes two lines 72 and 80 characters long
 	// (the same bytes decoded); "blanks" turns a group of four characters
 	// into white space, which decoders skip (3 bytes fewer than the
-	// layout says).
+	// layout says); "joined" puts two characters where two line ends
+	// were, twice (3 bytes more); "shifted" does both, blanks at quirkAt
+	// and joined further on, so that the size is as the layout says but
+	// every byte between the two is 3 bytes off where the layout puts it.
 	quirk   string
 	quirkAt float64
 }
@@ -87,6 +90,7 @@ func messageShapes(rng *rand.Rand) []shape {
 	shapes = append(shapes,
 		shape{name: "b64-lines-middle", parts: []shapePart{small()[0], quirky("lines", 0.6), tail()}},
 		shape{name: "b64-blanks-middle", parts: []shapePart{small()[0], quirky("blanks", 0.6), tail()}, resized: true},
+		shape{name: "b64-joined-middle", parts: []shapePart{small()[0], quirky("joined", 0.7), tail()}, resized: true},
 		shape{name: "b64-blanks-head", parts: []shapePart{quirky("blanks", 0.01), tail()}, resized: true},
 		shape{name: "three-large", parts: []shapePart{small()[0], attachment("b64", 76), attachment("b64", 76), attachment("b64", 76)}},
 		shape{name: "mixed-large", parts: []shapePart{attachment("qp", 0), attachment("b64", 64), small()[0], attachment("b64", 0), tail()}},
@@ -151,12 +155,18 @@ func writePart(b *bytes.Buffer, p shapePart, rng *rand.Rand) {
 			lines = append(lines, enc[:n])
 			enc = enc[n:]
 		}
-		if i := int(p.quirkAt * float64(len(lines))); p.quirk != "" && i+1 < len(lines)-1 {
+		i, j := int(p.quirkAt*float64(len(lines))), int((p.quirkAt+0.3)*float64(len(lines)))
+		if p.quirk != "" && j+3 < len(lines)-1 {
 			switch p.quirk {
 			case "lines":
 				lines[i], lines[i+1] = lines[i][:72], lines[i][72:]+lines[i+1]
 			case "blanks":
-				lines[i] = lines[i][:8] + " \t  " + lines[i][12:]
+				lines[i] = blanks(lines[i])
+			case "joined":
+				lines = joined(lines, i)
+			case "shifted":
+				lines[i] = blanks(lines[i])
+				lines = joined(lines, j)
 			}
 		}
 		for _, l := range lines {
@@ -173,6 +183,16 @@ func writePart(b *bytes.Buffer, p shapePart, rng *rand.Rand) {
 		fmt.Fprintf(b, "From: Inner <inner@example.org>\r\nSubject: forwarded\r\nMIME-Version: 1.0\r\n")
 		writeBody(b, p.inner, rng)
 	}
+}
+
+// blanks turns four characters of a base64 line into white space.
+func blanks(line string) string { return line[:8] + " \t  " + line[12:] }
+
+// joined puts two base64 characters in place of the line ends after lines
+// i and i+1, keeping the byte count.
+func joined(lines []string, i int) []string {
+	lines[i] += "QQ" + lines[i+1] + "QQ" + lines[i+2]
+	return append(lines[:i+1], lines[i+3:]...)
 }
 
 // qpText is text that quoted-printable encodes in every way it can: long

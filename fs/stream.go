@@ -156,6 +156,9 @@ func (h *streamHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 		if errors.Is(err, errNotFetched) {
 			data, err = s.chunk(ctx, i, run)
 		}
+		if err == nil {
+			err = s.verifyBefore(ctx, i)
+		}
 		if errors.Is(err, errSizeUnsure) {
 			return h.readWhole(ctx, dest, off, err)
 		}

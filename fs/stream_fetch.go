@@ -31,6 +31,14 @@ type fileStream struct {
 	mu       sync.Mutex
 	inflight map[int64]*chunkCall
 	running  int // fetches in flight
+	// verified counts the leading chunks decoded cleanly, and clean holds
+	// those decoded cleanly beyond them. A base64 chunk is right only if
+	// every raw byte before it is laid out as the layout says, which its
+	// own window cannot see: a character too few or too many earlier
+	// shifts all that follows, in lines that still look regular. Readers
+	// get chunk i only once chunks 0..i-1 are verified (verifyBefore).
+	verified int64
+	clean    map[int64]bool
 
 	mem chunkMem // where chunks are decoded to
 }
@@ -45,7 +53,7 @@ func (f *SectionFile) fileStream(src streamSource) *fileStream {
 	f.streamMu.Lock()
 	defer f.streamMu.Unlock()
 	if f.stream == nil || f.stream.src.size != src.size {
-		f.stream = &fileStream{f: f, src: src, inflight: make(map[int64]*chunkCall)}
+		f.stream = &fileStream{f: f, src: src, inflight: make(map[int64]*chunkCall), clean: make(map[int64]bool)}
 		if src.base64 {
 			l := defaultLayout
 			f.stream.layout.Store(&l)
@@ -62,8 +70,8 @@ func (s *fileStream) chunkLen(i int64) int64 {
 }
 
 // key names chunk i in the content cache. The file's size is part of it:
-// a chunk cached at another size (the server's BINARY.SIZE, before our
-// own decoding corrected it) is cut differently.
+// a chunk cached at another size (before a read corrected it) is cut
+// differently.
 func (s *fileStream) key(i int64) cache.Key {
 	return s.f.msg.key(s.f.section + "@" + strconv.FormatInt(s.src.size, 10) + "@" + strconv.FormatInt(i, 10))
 }
@@ -72,6 +80,7 @@ func (s *fileStream) key(i int64) cache.Key {
 // fetched now together with the run-1 chunks after it.
 func (s *fileStream) chunk(ctx context.Context, i int64, run int64) ([]byte, error) {
 	if data, ok := s.f.msg.fsys.cache.Get(s.key(i)); ok {
+		s.markClean(i) // cached only once decoded cleanly
 		return data, nil
 	}
 	s.mu.Lock()
@@ -161,12 +170,49 @@ func (s *fileStream) fetch(ctx context.Context, first int64, calls []*chunkCall)
 func (s *fileStream) complete(i int64, call *chunkCall, data []byte, err error) {
 	if err == nil {
 		s.f.msg.fsys.cache.Add(s.key(i), data)
+		s.markClean(i)
 	}
 	call.data, call.err = data, err
 	s.mu.Lock()
 	delete(s.inflight, i)
 	s.mu.Unlock()
 	close(call.done)
+}
+
+// markClean notes that chunk i decoded cleanly.
+func (s *fileStream) markClean(i int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < s.verified {
+		return
+	}
+	s.clean[i] = true
+	for s.clean[s.verified] {
+		delete(s.clean, s.verified)
+		s.verified++
+	}
+}
+
+// verifyBefore returns once chunks 0..i-1 are verified (see verified),
+// fetching those that are neither cached nor in flight: a reader going in
+// order has them already, one that seeks (dd skip=, tail) pays for the
+// bytes before it. Raw bytes at exact offsets (TEXT, a part sent as is)
+// need no such check.
+func (s *fileStream) verifyBefore(ctx context.Context, i int64) error {
+	if !s.src.base64 {
+		return nil
+	}
+	for {
+		s.mu.Lock()
+		v := s.verified
+		s.mu.Unlock()
+		if v >= i {
+			return nil
+		}
+		if _, err := s.chunk(ctx, v, min(maxRunChunks, i-v)); err != nil && !errors.Is(err, errNotFetched) {
+			return err
+		}
+	}
 }
 
 var (
