@@ -4,14 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
 func TestChunkMemHandsOutSeparateZeroedChunks(t *testing.T) {
-	var m chunkMem
+	m := chunkMem{budget: newBlockBudget(256 << 20)}
 	var chunks [][]byte
 	for i := range 40 { // more than one block of 8 MiB
 		c := m.alloc(chunkSize, 8<<20, 10<<20-int64(i)*chunkSize)
@@ -80,4 +82,44 @@ func thpEligible(t *testing.T, addr uintptr) (eligible, ok bool) {
 		}
 	}
 	return false, false
+}
+
+// TestChunkBlocksBounded: however chunks are kept (here one of every block,
+// as when the cache holds a chunk of each of many files), the blocks alive
+// never pass the budget: past it, chunks get memory of their own; and once
+// the chunks are let go, blocks are handed out again.
+func TestChunkBlocksBounded(t *testing.T) {
+	if !hugePagesAdvisable() {
+		t.Skip("no transparent huge pages here: chunks never come from blocks")
+	}
+	budget := newBlockBudget(32 << 20) // 16 MiB of blocks, 8 MiB each
+	var kept [][]byte
+	fromBlocks := 0
+	for range 20 {
+		m := chunkMem{budget: budget} // a file of its own each
+		c := m.alloc(chunkSize, 8<<20, 100<<20)
+		if cap(m.free) > 0 {
+			fromBlocks++
+		}
+		kept = append(kept, c)
+		if live := budget.live.Load(); live > budget.limit {
+			t.Fatalf("%d bytes of blocks alive, over the budget of %d", live, budget.limit)
+		}
+	}
+	if fromBlocks == 0 || fromBlocks == len(kept) {
+		t.Fatalf("%d of %d chunks came from blocks: want some, then plain memory past the budget", fromBlocks, len(kept))
+	}
+	kept = nil
+	for i := 0; i < 50 && budget.live.Load() > 0; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if live := budget.live.Load(); live != 0 {
+		t.Fatalf("%d bytes of blocks still counted after their chunks were let go", live)
+	}
+	m := chunkMem{budget: budget}
+	m.alloc(chunkSize, 8<<20, 100<<20)
+	if cap(m.free) == 0 {
+		t.Error("no block handed out once the others were gone")
+	}
 }

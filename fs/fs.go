@@ -60,6 +60,7 @@ type FS struct {
 	statusFlight flight[*imapbackend.Status]
 	content      flight[[]byte]
 	windows      windowSlots // read-ahead of streamed files (stream.go)
+	blocks       *blockBudget // memory of streamed chunks (chunkmem.go)
 	// prefetch reads ahead of readers that go through a folder.
 	prefetch *prefetcher
 }
@@ -99,6 +100,7 @@ func New(b Backend, opts Options) *FS {
 	if f.logger == nil {
 		f.logger = log.Default()
 	}
+	f.blocks = newBlockBudget(f.cache.Budget())
 	f.prefetch = newPrefetcher(f)
 	return f
 }

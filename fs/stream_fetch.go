@@ -53,7 +53,8 @@ func (f *SectionFile) fileStream(src streamSource) *fileStream {
 	f.streamMu.Lock()
 	defer f.streamMu.Unlock()
 	if f.stream == nil || f.stream.src.size != src.size {
-		f.stream = &fileStream{f: f, src: src, inflight: make(map[int64]*chunkCall), clean: make(map[int64]bool)}
+		f.stream = &fileStream{f: f, src: src, inflight: make(map[int64]*chunkCall), clean: make(map[int64]bool),
+			mem: chunkMem{budget: f.msg.fsys.blocks}}
 		if src.base64 {
 			l := defaultLayout
 			f.stream.layout.Store(&l)
