@@ -31,6 +31,11 @@ type Config struct {
 	Timeout time.Duration
 	// TLSConfig overrides the default TLS settings (tests, private CAs).
 	TLSConfig *tls.Config
+	// MaxLiteral bounds one literal the server sends (a section, a
+	// string): a larger one fails that request's connection before a
+	// byte of it is read (default DefaultMaxLiteral). The mount sets it
+	// from the cache budget.
+	MaxLiteral int64
 	// Logger receives one line per IMAP operation when set (--debug).
 	Logger *log.Logger
 

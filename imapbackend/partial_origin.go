@@ -28,10 +28,12 @@ type originConn struct {
 	out     []byte // filtered bytes not returned yet
 	literal int64  // bytes of a literal still to pass through as they are
 	line    []byte
+	guard   guard // the bounds on what the server sends (guard.go)
+	err     error // a bound broken: every later read fails too
 }
 
 func newOriginConn(c net.Conn) *originConn {
-	return &originConn{Conn: c, br: bufio.NewReaderSize(c, 32<<10)}
+	return &originConn{Conn: c, br: bufio.NewReaderSize(c, 32<<10), guard: guard{maxLiteral: DefaultMaxLiteral}}
 }
 
 // maxResponseLine bounds a response line (literals excluded): far more than
@@ -44,6 +46,9 @@ func (c *originConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.err != nil {
+		return 0, c.err
+	}
 	if len(c.out) > 0 {
 		n := copy(p, c.out)
 		c.out = c.out[n:]
@@ -55,6 +60,9 @@ func (c *originConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.br.Read(p)
 		c.literal -= int64(n)
+		if n > 0 {
+			c.guard.stamp() // literal bytes are always an answer's
+		}
 		return n, err
 	}
 	c.line = c.line[:0]
@@ -78,8 +86,13 @@ func (c *originConn) Read(p []byte) (int, error) {
 		}
 		break
 	}
+	line, err := c.guard.line(c.line, c.br)
+	if err != nil {
+		c.err = err
+		return 0, err
+	}
 	var n int64
-	c.out, n = filterOrigin(c.line)
+	c.out, n = filterOrigin(line)
 	c.literal = n
 	return c.Read(p)
 }
