@@ -110,3 +110,35 @@ func TestHostileDeepBodyStructure(t *testing.T) {
 
 var _ = fmt.Sprint
 var _ = os.Getpid
+
+// Issue 15, case 7: one mailbox name that is not valid modified UTF-7
+// made the whole LIST fail, and every path of the mount gave EIO. Now such
+// a name is listed escaped (its bytes as %XX, '&' as %26, so that it never
+// collides with the decodable "Q&-A", shown as "Q&A"), opening it gives
+// EIO, and the rest of the mount works.
+func TestHostileMailboxNames(t *testing.T) {
+	names := []string{"Q&A", "Ctl\x01x", "Nul\x00x", "Raw\xffbyte", "Good", "Q&-A", "Bad&Jjo/Child"}
+	mailboxes := []*imaptest.HostileMailbox{hostileInbox(3)}
+	for _, n := range names {
+		mailboxes = append(mailboxes, &imaptest.HostileMailbox{Name: n})
+	}
+	_, m := mountHostile(t, imapfsfs.Options{}, mailboxes...)
+	out, stderr, _, err := runFor(t, 5*hostileTimeout, "ls", "-1", m.dir)
+	if err != nil {
+		t.Fatalf("ls of the mount: %v %s", err, stderr)
+	}
+	want := "Bad%26Jjo\nCtl%01x\nGood\nINBOX\nNul%00x\nQ%26A\nQ&A\nRaw%FFbyte\n"
+	if out != want {
+		t.Errorf("ls of the mount:\n%s\nwant\n%s", out, want)
+	}
+	expectWorks(t, m.dir)
+	for _, dir := range []string{"Q%26A", "Nul%00x", "Bad%26Jjo/Child"} {
+		expectFails(t, 3*hostileTimeout, "Input/output error", "ls", filepath.Join(m.dir, dir))
+	}
+	for _, dir := range []string{"Good", "Q&A"} {
+		if _, stderr, _, err := runFor(t, 5*hostileTimeout, "ls", filepath.Join(m.dir, dir)); err != nil {
+			t.Errorf("ls %s: %v %s", dir, err, stderr)
+		}
+	}
+	expectWorks(t, m.dir)
+}

@@ -172,6 +172,9 @@ var errConnBroken = errors.New("connection to the IMAP server lost")
 var ErrTimeout = errors.New("IMAP server did not answer in time")
 
 func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
+	if err := checkName(mailbox); err != nil {
+		return err
+	}
 	b.counters.operations.Add(1)
 	getCtx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	c, err := b.pool.get(getCtx, mailbox)

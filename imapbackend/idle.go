@@ -33,6 +33,9 @@ type WatchEvents struct {
 // connection is redialled with backoff (1 s, doubling up to a minute). It
 // returns ErrNoIdle at once if the server cannot IDLE.
 func (b *Backend) Watch(ctx context.Context, mailbox string, ev WatchEvents) error {
+	if err := checkName(mailbox); err != nil {
+		return err
+	}
 	if ev.Live == nil {
 		ev.Live = func(bool) {}
 	}

@@ -192,6 +192,9 @@ func (b *Backend) Append(ctx context.Context, mailbox string, msg []byte) (imap.
 	if err := b.writable(what); err != nil {
 		return 0, err
 	}
+	if err := checkName(mailbox); err != nil {
+		return 0, err
+	}
 	var uid imap.UID
 	// Not retried on a lost connection: an APPEND that took effect before
 	// the connection broke would store the message twice.
@@ -245,6 +248,9 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 	if err := b.writable(what); err != nil {
 		return err
 	}
+	if err := checkName(name); err != nil {
+		return err
+	}
 	return b.do(ctx, "", false, func(c *conn) error {
 		if c.selected != "" {
 			// UNSELECT closes without expunging (CLOSE would expunge).
@@ -264,6 +270,9 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 // MessageCount returns how many messages a mailbox holds (STATUS MESSAGES).
 func (b *Backend) MessageCount(ctx context.Context, name string) (uint32, error) {
 	var n uint32
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
 	err := b.do(ctx, "", false, func(c *conn) error {
 		data, err := c.client.Status(name, &imap.StatusOptions{NumMessages: true}).Wait()
 		if err != nil {
