@@ -3,16 +3,12 @@ package imapbackend_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 
 	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
@@ -87,10 +83,97 @@ func TestHostileServerBaseline(t *testing.T) {
 	}
 }
 
-var _ = errors.New
-var _ = fmt.Sprint
-var _ = io.EOF
-var _ = os.Getpid
-var _ = runtime.GC
-var _ = strings.Cut
-var _ imap.UID
+// storm writes line every 10 ms until the client goes away or limit
+// passes.
+func storm(r *imaptest.HostileRequest, line string, limit time.Duration, stop <-chan struct{}) {
+	end := time.Now().Add(limit)
+	for time.Now().Before(end) {
+		if err := r.Printf("%s", line); err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Issue 15, case 9: a server that answers a FETCH only with "* n EXISTS"
+// every 10 ms held the request past --timeout, since any byte counted as
+// progress. Now only an answer's bytes count: the request fails within
+// the timeout, and the backend works on.
+func TestHostileExistsStormTimesOut(t *testing.T) {
+	h := newHostile(t)
+	h.Handle("FETCH", func(r *imaptest.HostileRequest) {
+		if strings.HasPrefix(r.Args, "2 ") {
+			storm(r, "* 3 EXISTS", 30*time.Second, nil)
+			return
+		}
+		r.Default()
+	})
+	b := openHostile(t, h)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*hostileTimeout)
+	defer cancel()
+	_, err := b.FetchSection(ctx, "INBOX", 0, 2, "TEXT", nil)
+	took := time.Since(start)
+	if !errors.Is(err, imapbackend.ErrTimeout) {
+		t.Fatalf("fetch under an EXISTS storm: %v after %v, want ErrTimeout", err, took)
+	}
+	if took > 2*hostileTimeout+time.Second {
+		t.Errorf("fetch under an EXISTS storm failed after %v, want about the %v timeout", took, hostileTimeout)
+	}
+	checkStillWorks(t, b)
+}
+
+// Issue 15, case 9: on the IDLE connection the same storm drove ~700
+// commands a second. Now IDLE is ended at most once a second to report
+// what changed.
+func TestHostileExistsStormIdleRate(t *testing.T) {
+	h := newHostile(t)
+	h.Handle("IDLE", func(r *imaptest.HostileRequest) {
+		if err := r.Printf("+ idling"); err != nil {
+			return
+		}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			storm(r, "* 4 EXISTS", 30*time.Second, stop)
+		}()
+		_, err := r.ReadLine() // DONE
+		close(stop)
+		<-done
+		if err == nil {
+			r.OK()
+		}
+	})
+	b := openHostile(t, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	var changed atomic.Int64
+	watched := make(chan error, 1)
+	go func() {
+		watched <- b.Watch(ctx, "INBOX", imapbackend.WatchEvents{Changed: func() { changed.Add(1) }})
+	}()
+	const span = 3 * time.Second
+	time.Sleep(span)
+	idles, reports := h.Count("IDLE"), changed.Load()
+	cancel()
+	select {
+	case err := <-watched:
+		if err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	case <-time.After(3 * hostileTimeout):
+		t.Fatal("Watch did not return after its context ended")
+	}
+	// One IDLE to start, then at most one a second.
+	if max := int(span/time.Second) + 2; idles > max || reports > int64(max) {
+		t.Errorf("%v of an EXISTS storm: %d IDLE commands and %d change reports, want at most %d", span, idles, reports, max)
+	}
+	if reports == 0 {
+		t.Error("the storm's changes were never reported")
+	}
+	checkStillWorks(t, b)
+}
