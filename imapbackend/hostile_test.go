@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
