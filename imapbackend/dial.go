@@ -62,6 +62,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 	guarded := func(c net.Conn) net.Conn {
 		oc := newOriginConn(c)
 		oc.guard.activity = cfg.activity
+		oc.refused = cfg.refused
 		if cfg.MaxLiteral > 0 {
 			oc.guard.maxLiteral = cfg.MaxLiteral
 		}

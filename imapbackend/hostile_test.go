@@ -3,6 +3,10 @@ package imapbackend_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -173,6 +177,104 @@ func TestHostileExistsStormIdleRate(t *testing.T) {
 	}
 	if reports == 0 {
 		t.Error("the storm's changes were never reported")
+	}
+	checkStillWorks(t, b)
+}
+
+// peakRSS resets the process's peak resident set (Linux: clear_refs 5)
+// and returns a function that reads how far it grew since, in bytes.
+func peakRSS(t *testing.T) func() int64 {
+	t.Helper()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak RSS: %v", err)
+	}
+	read := func() int64 {
+		status, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb << 10
+			}
+		}
+		t.Fatal("no VmHWM in /proc/self/status")
+		return 0
+	}
+	runtime.GC()
+	base := read()
+	return func() int64 { return read() - base }
+}
+
+// Issue 15, case 10: an ESEARCH answer "ALL 1:300000000" (50 bytes) took
+// 3.26 GB. Now a set larger than the mailbox is refused before it is
+// expanded: the search fails cleanly and memory stays flat.
+func TestHostileSearchRange(t *testing.T) {
+	h := newHostile(t)
+	h.Handle("SEARCH", func(r *imaptest.HostileRequest) {
+		r.Printf("* ESEARCH (TAG %q) UID ALL 1:300000000", r.Tag)
+		r.OK()
+	})
+	b := openHostile(t, h)
+	grown := peakRSS(t)
+	_, uids, err := b.Search(context.Background(), "INBOX", nil)
+	if !errors.Is(err, imapbackend.ErrHostileResponse) {
+		t.Errorf("search answered with 300,000,000 UIDs for 3 messages: %d UIDs, %v; want ErrHostileResponse", len(uids), err)
+	}
+	if g := grown(); g > 64<<20 {
+		t.Errorf("peak RSS grew by %d MiB, want at most 64", g>>20)
+	}
+	checkStillWorks(t, b)
+}
+
+// hugeLiteral writes item as a literal of n bytes, without holding them.
+func hugeLiteral(item string, n int64) func(w io.Writer) error {
+	return func(w io.Writer) error {
+		if _, err := fmt.Fprintf(w, "%s {%d}\r\n", item, n); err != nil {
+			return err
+		}
+		var err error
+		chunk := []byte(strings.Repeat("x", 1<<20))
+		for left := n; left > 0 && err == nil; left -= int64(len(chunk)) {
+			_, err = w.Write(chunk[:min(left, int64(len(chunk)))])
+		}
+		return err
+	}
+}
+
+// Issue 15, case 10: a 1 GiB literal for BODY[HEADER] took 3.7 GB with a
+// 16 MiB cache. Now a literal past Config.MaxLiteral fails that request
+// before a byte of it is read, and memory stays flat.
+func TestHostileHugeLiteral(t *testing.T) {
+	inbox := &imaptest.HostileMailbox{Name: "INBOX"}
+	for uid := uint32(1); uid <= 3; uid++ {
+		inbox.Messages = append(inbox.Messages, imaptest.SimpleMessage(uid, "message "+strconv.Itoa(int(uid))))
+	}
+	inbox.Messages[1].Items = map[string]func(io.Writer) error{"BODY[HEADER]": hugeLiteral("BODY[HEADER]", 1<<30)}
+	h, err := imaptest.NewHostile(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	acct, err := imapbackend.ParseURL("imap+insecure://" + h.Username + "@" + h.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := imapbackend.Open(context.Background(), imapbackend.Config{Account: acct, Password: h.Password, Timeout: hostileTimeout, MaxLiteral: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	grown := peakRSS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*hostileTimeout)
+	defer cancel()
+	_, err = b.FetchSection(ctx, "INBOX", 0, 2, "HEADER", nil)
+	if !errors.Is(err, imapbackend.ErrHostileResponse) {
+		t.Errorf("fetch of a 1 GiB header: %v, want ErrHostileResponse", err)
+	}
+	if g := grown(); g > 64<<20 {
+		t.Errorf("peak RSS grew by %d MiB, want at most 64", g>>20)
 	}
 	checkStillWorks(t, b)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync/atomic"
 )
 
 // originConn removes the origin that a server puts after BINARY[section]
@@ -30,6 +31,8 @@ type originConn struct {
 	line    []byte
 	guard   guard // the bounds on what the server sends (guard.go)
 	err     error // a bound broken: every later read fails too
+	// refused, when set, is told err, for the request to report.
+	refused *atomic.Pointer[error]
 }
 
 func newOriginConn(c net.Conn) *originConn {
@@ -89,6 +92,9 @@ func (c *originConn) Read(p []byte) (int, error) {
 	line, err := c.guard.line(c.line, c.br)
 	if err != nil {
 		c.err = err
+		if c.refused != nil && errors.Is(err, ErrHostileResponse) {
+			c.refused.Store(&err)
+		}
 		return 0, err
 	}
 	var n int64

@@ -97,8 +97,10 @@ func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("search \\Deleted: %w", err)
 	}
-	for _, u := range data.AllUIDs() {
-		if u != uid {
+	// Ranges, not their expansion: the answer may be "1:4294967295".
+	set, _ := data.All.(imap.UIDSet)
+	for _, r := range set {
+		if r.Start != uid || r.Stop != uid {
 			return true, nil
 		}
 	}
