@@ -5,11 +5,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imapfs/imapfs/cache"
 	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
@@ -108,9 +110,6 @@ func TestHostileDeepBodyStructure(t *testing.T) {
 	expectWorks(t, m.dir)
 }
 
-var _ = fmt.Sprint
-var _ = os.Getpid
-
 // Issue 15, case 7: one mailbox name that is not valid modified UTF-7
 // made the whole LIST fail, and every path of the mount gave EIO. Now such
 // a name is listed escaped (its bytes as %XX, '&' as %26, so that it never
@@ -141,4 +140,81 @@ func TestHostileMailboxNames(t *testing.T) {
 		}
 	}
 	expectWorks(t, m.dir)
+}
+
+// Issue 15, case 9: a server that answers a FETCH only with "* n EXISTS"
+// every 10 ms held the read past --timeout (any byte counted). Now the
+// read fails with EIO within the timeout, and the rest of the mount works.
+func TestHostileExistsStorm(t *testing.T) {
+	inbox := hostileInbox(3)
+	big := "From: a@example.org\r\nSubject: big\r\n\r\n" + strings.Repeat("line of a big message\r\n", 100_000)
+	inbox.Messages[1].Raw = []byte(big)
+	h, m := mountHostile(t, imapfsfs.Options{}, inbox)
+	h.Handle("FETCH", func(r *imaptest.HostileRequest) {
+		if !strings.HasPrefix(r.Args, "2 ") || !strings.Contains(r.Args, "[TEXT]") {
+			r.Default()
+			return
+		}
+		for end := time.Now().Add(time.Minute); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if r.Printf("* 3 EXISTS") != nil {
+				return
+			}
+		}
+	})
+	expectWorks(t, m.dir)
+	expectFails(t, 3*hostileTimeout, "Input/output error", "cat", filepath.Join(m.dir, "INBOX", "2", "TEXT"))
+	expectWorks(t, m.dir)
+}
+
+// Issue 15, case 10: a 1 GiB literal for BODY[HEADER] with a 16 MiB cache
+// took 3.7 GB. Now a literal past the bound is refused before a byte of
+// it is read: that message gives EIO, memory stays flat, the rest works.
+func TestHostileHugeLiteral(t *testing.T) {
+	inbox := hostileInbox(3)
+	inbox.Messages[1].Items = map[string]func(io.Writer) error{"BODY[HEADER]": func(w io.Writer) error {
+		const n = 1 << 30
+		if _, err := fmt.Fprintf(w, "BODY[HEADER] {%d}\r\n", n); err != nil {
+			return err
+		}
+		chunk := []byte(strings.Repeat("x", 1<<20))
+		for left := n; left > 0; left -= len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	grown := peakRSS(t)
+	_, m := mountHostile(t, imapfsfs.Options{Cache: cache.New(16 << 20)}, inbox)
+	expectFails(t, 3*hostileTimeout, "Input/output error", "cat", filepath.Join(m.dir, "INBOX", "2", "HEADER"))
+	expectWorks(t, m.dir)
+	if g := grown(); g > 128<<20 {
+		t.Errorf("peak RSS grew by %d MiB with a 16 MiB cache, want at most 128", g>>20)
+	}
+}
+
+// peakRSS resets the process's peak resident set (Linux: clear_refs 5)
+// and returns a function that reads how far it grew since, in bytes.
+func peakRSS(t *testing.T) func() int64 {
+	t.Helper()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak RSS: %v", err)
+	}
+	read := func() int64 {
+		status, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb << 10
+			}
+		}
+		t.Fatal("no VmHWM in /proc/self/status")
+		return 0
+	}
+	runtime.GC()
+	base := read()
+	return func() int64 { return read() - base }
 }
