@@ -24,12 +24,21 @@ const (
 	// (a crash no recover catches). Real mail nests a few levels.
 	MaxParseDepth = 512
 	// DefaultMaxLiteral is the largest literal accepted when
-	// Config.MaxLiteral is not set.
+	// Config.MaxLiteral is not set: LiteralBound of the default cache.
 	DefaultMaxLiteral = 256 << 20
+	// minLiteralBound is the least LiteralBound gives: a small cache
+	// must not make a mid-sized part that is fetched whole unreadable.
+	minLiteralBound = 64 << 20
 	// maxNameLiteral bounds a mailbox name sent as a literal, which the
 	// guard reads to check it.
 	maxNameLiteral = 64 << 10
 )
+
+// LiteralBound is the largest literal a mount with that cache budget
+// accepts (Config.MaxLiteral): the budget, and at least 64 MiB. Large
+// files stream in windows far smaller; what is fetched whole (small
+// files, text converted from its charset) is held in memory as a whole.
+func LiteralBound(cacheBudget int64) int64 { return max(cacheBudget, minLiteralBound) }
 
 // ErrHostileResponse is returned (wrapped) when a response breaks one of
 // the guard's bounds: the connection is dropped, that request fails.
