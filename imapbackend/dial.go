@@ -50,13 +50,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 	if cfg.counters != nil {
 		cfg.counters.dialled.Add(1)
 		cfg.counters.open.Add(1)
-		cc := &countingConn{Conn: netConn, c: cfg.counters}
-		if acct.Security == StartTLS {
-			// No guard sees these connections' plaintext (see
-			// originConn): any byte counts as progress.
-			cc.activity = cfg.activity
-		}
-		netConn = cc
+		netConn = &countingConn{Conn: netConn, c: cfg.counters}
 	}
 	// The guard stamps activity with the bytes of answers only.
 	guarded := func(c net.Conn) net.Conn {
@@ -99,8 +93,10 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 		}
 		client = imapclient.New(guarded(tlsConn), options)
 	case StartTLS:
-		client, err = imapclient.NewStartTLS(netConn, options)
-		if err != nil {
+		tlsConn, err := startTLS(ctx, netConn, tlsCfg)
+		if err == nil {
+			client = imapclient.New(guarded(tlsConn), options)
+		} else {
 			netConn.Close()
 			if described := describeTLSError(tlsCfg.ServerName, err); described != err {
 				return nil, fmt.Errorf("STARTTLS with %s: %w", acct.Addr(), described)

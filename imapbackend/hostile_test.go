@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
@@ -275,6 +277,57 @@ func TestHostileHugeLiteral(t *testing.T) {
 	}
 	if g := grown(); g > 64<<20 {
 		t.Errorf("peak RSS grew by %d MiB, want at most 64", g>>20)
+	}
+	checkStillWorks(t, b)
+}
+
+// imap:// accounts are guarded too: imapfs runs STARTTLS itself so that
+// the guard reads the plaintext. A 3,000,000-deep BODYSTRUCTURE over
+// STARTTLS fails that request, not the process.
+func TestHostileStartTLSGuarded(t *testing.T) {
+	inbox := &imaptest.HostileMailbox{Name: "INBOX"}
+	for uid := uint32(1); uid <= 3; uid++ {
+		inbox.Messages = append(inbox.Messages, imaptest.SimpleMessage(uid, "message "+strconv.Itoa(int(uid))))
+	}
+	inbox.Messages[1].Items = map[string]func(io.Writer) error{"BODYSTRUCTURE": func(w io.Writer) error {
+		deep := strings.Repeat("(", 3_000_000)
+		_, err := io.WriteString(w, "BODYSTRUCTURE "+deep+strings.Repeat(")", len(deep)))
+		return err
+	}}
+	h, err := imaptest.NewHostile(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	caPEM, err := h.StartTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tlsCfg, err := imapbackend.TLSConfig(caFile, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, err := imapbackend.ParseURL("imap://" + h.Username + "@" + h.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := imapbackend.Open(context.Background(), imapbackend.Config{Account: acct, Password: h.Password, Timeout: hostileTimeout, TLSConfig: tlsCfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	if h.Count("STARTTLS") != 1 {
+		t.Errorf("%d STARTTLS commands, want 1", h.Count("STARTTLS"))
+	}
+	err = b.StructureChunks(context.Background(), "INBOX", 0, [][]imap.UID{{2}}, nil,
+		func(*imapbackend.Structure) imapbackend.PartsRequest { return imapbackend.PartsRequest{} },
+		func(map[imap.UID]*imapbackend.Structure, map[imap.UID]imapbackend.PartsResult) {})
+	if !errors.Is(err, imapbackend.ErrHostileResponse) {
+		t.Errorf("structure of a message nested 3,000,000 deep over STARTTLS: %v, want ErrHostileResponse", err)
 	}
 	checkStillWorks(t, b)
 }

@@ -20,9 +20,9 @@ import (
 // nothing the reader needs.
 //
 // It wraps the connection below go-imap and above TLS: it needs the
-// plaintext, which an imap:// (STARTTLS) connection never shows outside
-// go-imap, so those connections are not wrapped and fetch no decoded
-// windows (see Backend.DecodedWindows).
+// plaintext, which is why imapfs runs STARTTLS itself (starttls.go)
+// rather than let go-imap swap its connection inside. It also carries the
+// guard (guard.go).
 type originConn struct {
 	net.Conn
 	br      *bufio.Reader

@@ -3,6 +3,7 @@ package imaptest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +35,7 @@ type Hostile struct {
 	counts    map[string]int
 	conns     map[net.Conn]struct{}
 	closed    bool
+	tls       *tls.Config // STARTTLS offered when set
 }
 
 // HostileMailbox is one mailbox: Name is its name on the wire, bytes as
@@ -95,6 +97,21 @@ func (h *Hostile) SetCaps(caps string) {
 	h.mu.Lock()
 	h.caps = caps
 	h.mu.Unlock()
+}
+
+// StartTLS makes the server offer STARTTLS with a certificate for
+// 127.0.0.1 from a CA of its own, and returns that CA's PEM, for a client's
+// --ca-file.
+func (h *Hostile) StartTLS() ([]byte, error) {
+	cfg, caPEM, err := newCA([]string{"127.0.0.1"})
+	if err != nil {
+		return nil, fmt.Errorf("imaptest: hostile server: %w", err)
+	}
+	h.mu.Lock()
+	h.tls = cfg
+	h.caps += " STARTTLS"
+	h.mu.Unlock()
+	return caPEM, nil
 }
 
 // Handle makes f answer every command called name ("FETCH" for UID FETCH,
@@ -296,6 +313,16 @@ func (h *Hostile) session(nc net.Conn) {
 		if name == "LOGOUT" {
 			return
 		}
+		if name == "STARTTLS" && f == nil {
+			h.mu.Lock()
+			cfg := h.tls
+			h.mu.Unlock()
+			if cfg == nil {
+				continue
+			}
+			tc := tls.Server(nc, cfg)
+			c.r, c.w = bufio.NewReader(tc), bufio.NewWriter(tc)
+		}
 	}
 }
 
@@ -308,6 +335,13 @@ func (c *hostileConn) answer(r *HostileRequest) error {
 		caps := h.caps
 		h.mu.Unlock()
 		c.writeLine("* CAPABILITY " + caps)
+	case "STARTTLS":
+		h.mu.Lock()
+		offered := h.tls != nil
+		h.mu.Unlock()
+		if !offered {
+			return c.writeLine(r.Tag + " BAD no STARTTLS here")
+		}
 	case "LOGIN", "NOOP", "CHECK", "ENABLE":
 	case "LOGOUT":
 		c.writeLine("* BYE bye")
