@@ -23,6 +23,11 @@ const (
 	// response: a BODYSTRUCTURE 3,000,000 deep overflows go-imap's stack
 	// (a crash no recover catches). Real mail nests a few levels.
 	MaxParseDepth = 512
+	// MaxResponseLists bounds the lists in one response, however flat:
+	// within the 64 MiB line bound, a BODYSTRUCTURE of a million parts
+	// would take go-imap and imapfs a gigabyte. A message of 5,000
+	// attachments has some 20,000.
+	MaxResponseLists = 200_000
 	// DefaultMaxLiteral is the largest literal accepted when
 	// Config.MaxLiteral is not set: LiteralBound of the default cache.
 	DefaultMaxLiteral = 256 << 20
@@ -55,6 +60,7 @@ type guard struct {
 	inResponse bool // the last line ended with a literal: same response
 	counting   bool // the response is not a status response: count depth
 	depth      int
+	lists      int // lists opened in this response
 }
 
 func (g *guard) stamp() {
@@ -68,7 +74,7 @@ func (g *guard) stamp() {
 // br is where a mailbox name sent as a literal is read from.
 func (g *guard) line(line []byte, br *bufio.Reader) ([]byte, error) {
 	if !g.inResponse {
-		g.depth = 0
+		g.depth, g.lists = 0, 0
 		g.counting = !isStatusResponse(line)
 		if progress(line) {
 			g.stamp()
@@ -116,8 +122,12 @@ func (g *guard) count(line []byte) error {
 			quoted = true
 		case '(':
 			g.depth++
+			g.lists++
 			if g.depth > MaxParseDepth {
 				return fmt.Errorf("%w: lists nested more than %d deep", ErrHostileResponse, MaxParseDepth)
+			}
+			if g.lists > MaxResponseLists {
+				return fmt.Errorf("%w: more than %d lists in one response", ErrHostileResponse, MaxResponseLists)
 			}
 		case ')':
 			g.depth = max(g.depth-1, 0)

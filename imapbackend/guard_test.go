@@ -76,3 +76,31 @@ func TestProgress(t *testing.T) {
 		}
 	}
 }
+
+func TestGuardBounds(t *testing.T) {
+	check := func(name string, lines []string, wantErr bool) {
+		t.Helper()
+		g := &guard{maxLiteral: 1 << 20}
+		var err error
+		for _, l := range lines {
+			if _, err = g.line([]byte(l), bufio.NewReader(strings.NewReader(""))); err != nil {
+				break
+			}
+		}
+		if (err != nil) != wantErr {
+			t.Errorf("%s: %v, want an error: %v", name, err, wantErr)
+		}
+	}
+	deep := strings.Repeat("(", MaxParseDepth)
+	check("512 deep", []string{"* 1 FETCH " + deep + strings.Repeat(")", MaxParseDepth) + "\r\n"}, false)
+	check("513 deep", []string{"* 1 FETCH (" + deep + "\r\n"}, true)
+	// Depth carries over a literal: the response goes on after it.
+	check("513 deep across a literal", []string{"* 1 FETCH " + deep[:300] + "{3}\r\n", deep[:300] + "\r\n"}, true)
+	check("depth of one response only", []string{"* 1 FETCH " + deep[:300] + "\r\n", "* 2 FETCH " + deep[:300] + "\r\n"}, false)
+	check("parentheses in a quoted string", []string{`* 1 FETCH (ENVELOPE ("` + deep + deep + `"))` + "\r\n"}, false)
+	check("parentheses in status text", []string{"* OK " + deep + deep + "\r\n", "A1 NO " + deep + deep + "\r\n"}, false)
+	check("wide", []string{"* 1 FETCH (BODYSTRUCTURE " + strings.Repeat("()", MaxResponseLists+1) + ")\r\n"}, true)
+	check("literal at the bound", []string{"* 1 FETCH (BODY[] {1048576}\r\n"}, false)
+	check("literal past the bound", []string{"* 1 FETCH (BODY[] {1048577}\r\n"}, true)
+	check("literal8 past the bound", []string{"* 1 FETCH (BINARY[1] ~{1048577}\r\n"}, true)
+}
