@@ -69,6 +69,14 @@ func (g *guard) stamp() {
 	}
 }
 
+// partial notes the first part of a long line: an answer's (a SEARCH of a
+// million UIDs) is progress before its end, on a slow link too.
+func (g *guard) partial(line []byte) {
+	if g.inResponse || progress(line) {
+		g.stamp()
+	}
+}
+
 // line checks one response line (up to its LF; literal bytes excluded)
 // and returns it, rewritten when it names a mailbox go-imap cannot decode.
 // br is where a mailbox name sent as a literal is read from.

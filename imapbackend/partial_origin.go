@@ -76,6 +76,7 @@ func (c *originConn) Read(p []byte) (int, error) {
 			if len(c.line) > maxResponseLine {
 				return 0, errLineTooLong
 			}
+			c.guard.partial(c.line)
 			continue
 		}
 		if err != nil {
