@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -217,4 +218,54 @@ func peakRSS(t *testing.T) func() int64 {
 	runtime.GC()
 	base := read()
 	return func() int64 { return read() - base }
+}
+
+// Issue 15, case 9: on the IDLE connection an EXISTS storm drove ~700
+// commands a second (an IDLE, a DONE and a folder reload per EXISTS). Now
+// IDLE is ended at most once a second, and the mount sends a few commands
+// a second.
+func TestHostileIdleStorm(t *testing.T) {
+	h, m := mountHostile(t, imapfsfs.Options{}, hostileInbox(3))
+	h.Handle("IDLE", func(r *imaptest.HostileRequest) {
+		if r.Printf("+ idling") != nil {
+			return
+		}
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				if r.Printf("* 3 EXISTS") != nil {
+					return
+				}
+			}
+		}()
+		_, err := r.ReadLine() // DONE
+		close(stop)
+		<-done
+		if err == nil {
+			r.OK()
+		}
+	})
+	expectWorks(t, m.dir) // INBOX listed, so that a change reloads it
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m.fsys.Watch(ctx, 0, []string{"INBOX"})
+	time.Sleep(500 * time.Millisecond) // connected, in IDLE
+	before := h.Total()
+	const span = 3 * time.Second
+	time.Sleep(span)
+	sent := h.Total() - before
+	// At most one IDLE, its reload (SELECT, FETCH) and slack a second.
+	if limit := 5 * int(span/time.Second); sent > limit {
+		t.Errorf("%v of an EXISTS storm on the IDLE connection: %d commands, want at most %d", span, sent, limit)
+	}
+	if h.Count("IDLE") < 2 {
+		t.Errorf("%d IDLE commands: the storm's changes were never reported", h.Count("IDLE"))
+	}
+	expectWorks(t, m.dir)
 }

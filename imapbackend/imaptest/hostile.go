@@ -131,6 +131,17 @@ func (h *Hostile) Count(name string) int {
 	return h.counts[strings.ToUpper(name)]
 }
 
+// Total is how many commands the server has received, of every kind.
+func (h *Hostile) Total() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.counts {
+		n += c
+	}
+	return n
+}
+
 // Close stops listening, cuts every connection and waits for their
 // goroutines.
 func (h *Hostile) Close() error {
