@@ -59,7 +59,7 @@ type FS struct {
 	structs      flight[*structEntry]
 	statusFlight flight[*imapbackend.Status]
 	content      flight[[]byte]
-	windows      windowSlots // read-ahead of streamed files (stream.go)
+	windows      windowSlots  // read-ahead of streamed files (stream.go)
 	blocks       *blockBudget // memory of streamed chunks (chunkmem.go)
 	// prefetch reads ahead of readers that go through a folder.
 	prefetch *prefetcher

@@ -38,11 +38,10 @@ func buildTree(list []imapbackend.Mailbox, taken time.Time) *mailboxTree {
 			t.delim = m.Delim
 		}
 		d := t.root
-		for _, comp := range imapbackend.SplitMailbox(m.Name, m.Delim) {
-			if d == t.root && strings.EqualFold(comp, "INBOX") {
-				comp = "INBOX" // RFC 3501: INBOX is case-insensitive
+		for _, name := range m.Components() {
+			if d == t.root && strings.EqualFold(name, "INBOX") {
+				name = "INBOX" // RFC 3501: INBOX is case-insensitive
 			}
-			name := imapbackend.EscapeName(comp)
 			child := d.children[name]
 			if child == nil {
 				child = &mailboxDir{}

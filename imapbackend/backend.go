@@ -31,12 +31,21 @@ type Config struct {
 	Timeout time.Duration
 	// TLSConfig overrides the default TLS settings (tests, private CAs).
 	TLSConfig *tls.Config
+	// MaxLiteral bounds one literal the server sends (a section, a
+	// string): a larger one fails that request's connection before a
+	// byte of it is read (default DefaultMaxLiteral). The mount sets it
+	// from the cache budget.
+	MaxLiteral int64
 	// Logger receives one line per IMAP operation when set (--debug).
 	Logger *log.Logger
 
 	counters *counters // set by Open: what the connections count
-	// activity, when set, receives the time the server last sent bytes.
+	// activity, when set, receives the time the server last sent bytes
+	// of an answer.
 	activity *atomic.Int64
+	// refused, when set, receives the guard's error when it drops the
+	// connection (guard.go).
+	refused *atomic.Pointer[error]
 	// unilateral receives what the server says unasked (Watch's IDLE).
 	unilateral *imapclient.UnilateralDataHandler
 }
@@ -75,6 +84,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		b.logf("connect %s", cfg.Account)
 		cfg := cfg
 		cfg.activity = new(atomic.Int64)
+		cfg.refused = new(atomic.Pointer[error])
 		c, err := dial(ctx, cfg)
 		b.backoff.note(err)
 		if err != nil {
@@ -83,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		b.capsMu.Lock()
 		b.caps = c.Caps()
 		b.capsMu.Unlock()
-		return &conn{client: c, activity: cfg.activity}, nil
+		return &conn{client: c, activity: cfg.activity, refused: cfg.refused}, nil
 	})
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -167,6 +177,9 @@ var errConnBroken = errors.New("connection to the IMAP server lost")
 var ErrTimeout = errors.New("IMAP server did not answer in time")
 
 func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op func(c *conn) error) error {
+	if err := checkName(mailbox); err != nil {
+		return err
+	}
 	b.counters.operations.Add(1)
 	getCtx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	c, err := b.pool.get(getCtx, mailbox)
@@ -215,6 +228,11 @@ func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op 
 	}
 	if err != nil && (c.broken() || connLost(c, err)) {
 		b.pool.discard(c)
+		if c.refused != nil && c.refused.Load() != nil {
+			// The server broke a bound: asking again would get the same
+			// answer, so no retry.
+			return fmt.Errorf("%w (%v)", *c.refused.Load(), err)
+		}
 		return fmt.Errorf("%w: %v", errConnBroken, err)
 	}
 	b.pool.put(c)

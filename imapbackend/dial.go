@@ -50,7 +50,17 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 	if cfg.counters != nil {
 		cfg.counters.dialled.Add(1)
 		cfg.counters.open.Add(1)
-		netConn = &countingConn{Conn: netConn, c: cfg.counters, activity: cfg.activity}
+		netConn = &countingConn{Conn: netConn, c: cfg.counters}
+	}
+	// The guard stamps activity with the bytes of answers only.
+	guarded := func(c net.Conn) net.Conn {
+		oc := newOriginConn(c)
+		oc.guard.activity = cfg.activity
+		oc.refused = cfg.refused
+		if cfg.MaxLiteral > 0 {
+			oc.guard.maxLiteral = cfg.MaxLiteral
+		}
+		return oc
 	}
 	// The deadline covers greeting, TLS and login; it is cleared once the
 	// connection is ready, after which go-imap applies its own timeouts.
@@ -81,10 +91,12 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 			netConn.Close()
 			return nil, fmt.Errorf("TLS with %s: %w", acct.Addr(), describeTLSError(tlsCfg.ServerName, err))
 		}
-		client = imapclient.New(newOriginConn(tlsConn), options)
+		client = imapclient.New(guarded(tlsConn), options)
 	case StartTLS:
-		client, err = imapclient.NewStartTLS(netConn, options)
-		if err != nil {
+		tlsConn, err := startTLS(ctx, netConn, tlsCfg)
+		if err == nil {
+			client = imapclient.New(guarded(tlsConn), options)
+		} else {
 			netConn.Close()
 			if described := describeTLSError(tlsCfg.ServerName, err); described != err {
 				return nil, fmt.Errorf("STARTTLS with %s: %w", acct.Addr(), described)
@@ -92,7 +104,7 @@ func dialOnce(ctx context.Context, cfg Config, refreshFrom string) (*imapclient.
 			return nil, fmt.Errorf("STARTTLS with %s (imap:// requires it; use imaps:// for port 993): %w", acct.Addr(), err)
 		}
 	default:
-		client = imapclient.New(newOriginConn(netConn), options)
+		client = imapclient.New(guarded(netConn), options)
 	}
 	if err := client.WaitGreeting(); err != nil {
 		client.Close()

@@ -17,6 +17,12 @@ var ErrNoIdle = errors.New("server has no IDLE")
 // idleRestart ends IDLE before servers drop it (RFC 2177: 29 minutes).
 const idleRestart = 25 * time.Minute
 
+// minIdleCycle bounds how often IDLE is ended to report a change: a server
+// that says "* n EXISTS" every 10 ms must not make imapfs send an IDLE and
+// a DONE, and reload the folder, a hundred times a second. The first
+// change after a quiet spell is still reported at once.
+const minIdleCycle = time.Second
+
 // WatchEvents are what Watch tells its caller.
 type WatchEvents struct {
 	// Live is called with true once the server has accepted IDLE, from
@@ -33,6 +39,9 @@ type WatchEvents struct {
 // connection is redialled with backoff (1 s, doubling up to a minute). It
 // returns ErrNoIdle at once if the server cannot IDLE.
 func (b *Backend) Watch(ctx context.Context, mailbox string, ev WatchEvents) error {
+	if err := checkName(mailbox); err != nil {
+		return err
+	}
 	if ev.Live == nil {
 		ev.Live = func(bool) {}
 	}
@@ -104,6 +113,7 @@ func (b *Backend) watchOnce(ctx context.Context, mailbox string, ev WatchEvents)
 		// Between two IDLEs the mailbox stays selected, so the server
 		// still reports what happened meanwhile: live from the first on.
 		ev.Live(true)
+		started := time.Now()
 		var reported bool
 		select {
 		case <-poke:
@@ -111,6 +121,14 @@ func (b *Backend) watchOnce(ctx context.Context, mailbox string, ev WatchEvents)
 		case <-ctx.Done():
 		case <-time.After(idleRestart):
 		case <-c.Closed():
+		}
+		if wait := minIdleCycle - time.Since(started); reported && wait > 0 {
+			// Changes that come meanwhile are reported together.
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+			case <-c.Closed():
+			}
 		}
 		// End IDLE and wait for its answer: a command is always drained.
 		// Errors show as a closed connection, checked below.

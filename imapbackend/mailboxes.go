@@ -2,6 +2,7 @@ package imapbackend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/emersion/go-imap/v2"
@@ -9,8 +10,11 @@ import (
 
 // Mailbox is one mailbox as LIST reports it.
 type Mailbox struct {
-	Name     string // full name, UTF-8 (go-imap decodes modified UTF-7)
-	Delim    rune   // hierarchy delimiter, 0 for a flat namespace
+	// Name is the full name, UTF-8 (go-imap decodes modified UTF-7); for
+	// a name that is not valid modified UTF-7, an opaque placeholder
+	// (see Undecodable) that every command refuses.
+	Name     string
+	Delim    rune // hierarchy delimiter, 0 for a flat namespace
 	Attrs    []imap.MailboxAttr
 	NoSelect bool // \Noselect or \NonExistent: a directory without messages
 }
@@ -37,4 +41,44 @@ func (b *Backend) Mailboxes(ctx context.Context) ([]Mailbox, error) {
 		return nil
 	})
 	return out, err
+}
+
+// Undecodable reports whether the server's name for m is not valid
+// modified UTF-7 (a control character, raw 8-bit, "Q&A"): it is listed,
+// escaped, but imapfs cannot name it back to the server (go-imap would
+// encode another name), so it cannot be opened.
+func (m *Mailbox) Undecodable() bool {
+	_, ok := undecodableName(m.Name)
+	return ok
+}
+
+// Components are m's directory names from the top: its name split by the
+// hierarchy delimiter, each escaped (EscapeName; EscapeRawName for an
+// undecodable name's bytes).
+func (m *Mailbox) Components() []string {
+	raw, ok := undecodableName(m.Name)
+	if !ok {
+		comps := SplitMailbox(m.Name, m.Delim)
+		for i, c := range comps {
+			comps[i] = EscapeName(c)
+		}
+		return comps
+	}
+	comps := SplitMailbox(string(raw), m.Delim)
+	for i, c := range comps {
+		comps[i] = EscapeRawName(c)
+	}
+	return comps
+}
+
+// ErrUndecodableName is returned (wrapped) for a command on a mailbox
+// whose name is not valid modified UTF-7.
+var ErrUndecodableName = errors.New("the server's name for this mailbox is not valid modified UTF-7; imapfs cannot open it")
+
+// checkName refuses a mailbox name imapfs cannot send back to the server.
+func checkName(name string) error {
+	if raw, ok := undecodableName(name); ok {
+		return fmt.Errorf("mailbox %q: %w", raw, ErrUndecodableName)
+	}
+	return nil
 }

@@ -64,6 +64,9 @@ type Status struct {
 // Status asks STATUS (MESSAGES UNSEEN UIDNEXT UIDVALIDITY) of a mailbox.
 func (b *Backend) Status(ctx context.Context, mailbox string) (*Status, error) {
 	var st Status
+	if err := checkName(mailbox); err != nil {
+		return nil, err
+	}
 	err := b.do(ctx, "", false, func(c *conn) error {
 		if c.selected == mailbox {
 			// Dovecot answers STATUS of a session's selected mailbox from

@@ -11,11 +11,12 @@ import (
 )
 
 // DecodedWindows reports whether FetchWindowTo can fetch decoded windows of
-// a part (BINARY.PEEK[part]<offset.size>): the server has BINARY and the
-// connections are not STARTTLS ones, whose responses go-imap would fail to
-// parse (see originConn).
+// a part (BINARY.PEEK[part]<offset.size>): the server has BINARY. Every
+// connection is wrapped by originConn, which mends the answers go-imap
+// would fail to parse (STARTTLS ones too, since imapfs runs STARTTLS
+// itself).
 func (b *Backend) DecodedWindows() bool {
-	return b.cfg.Account.Security != StartTLS && b.hasCap(imap.CapBinary)
+	return b.hasCap(imap.CapBinary)
 }
 
 // FetchWindowTo fetches at most size bytes of a section from offset, in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"sync/atomic"
 )
 
 // originConn removes the origin that a server puts after BINARY[section]
@@ -19,19 +20,23 @@ import (
 // nothing the reader needs.
 //
 // It wraps the connection below go-imap and above TLS: it needs the
-// plaintext, which an imap:// (STARTTLS) connection never shows outside
-// go-imap, so those connections are not wrapped and fetch no decoded
-// windows (see Backend.DecodedWindows).
+// plaintext, which is why imapfs runs STARTTLS itself (starttls.go)
+// rather than let go-imap swap its connection inside. It also carries the
+// guard (guard.go).
 type originConn struct {
 	net.Conn
 	br      *bufio.Reader
 	out     []byte // filtered bytes not returned yet
 	literal int64  // bytes of a literal still to pass through as they are
 	line    []byte
+	guard   guard // the bounds on what the server sends (guard.go)
+	err     error // a bound broken: every later read fails too
+	// refused, when set, is told err, for the request to report.
+	refused *atomic.Pointer[error]
 }
 
 func newOriginConn(c net.Conn) *originConn {
-	return &originConn{Conn: c, br: bufio.NewReaderSize(c, 32<<10)}
+	return &originConn{Conn: c, br: bufio.NewReaderSize(c, 32<<10), guard: guard{maxLiteral: DefaultMaxLiteral}}
 }
 
 // maxResponseLine bounds a response line (literals excluded): far more than
@@ -44,6 +49,9 @@ func (c *originConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if c.err != nil {
+		return 0, c.err
+	}
 	if len(c.out) > 0 {
 		n := copy(p, c.out)
 		c.out = c.out[n:]
@@ -55,6 +63,9 @@ func (c *originConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.br.Read(p)
 		c.literal -= int64(n)
+		if n > 0 {
+			c.guard.stamp() // literal bytes are always an answer's
+		}
 		return n, err
 	}
 	c.line = c.line[:0]
@@ -65,6 +76,7 @@ func (c *originConn) Read(p []byte) (int, error) {
 			if len(c.line) > maxResponseLine {
 				return 0, errLineTooLong
 			}
+			c.guard.partial(c.line)
 			continue
 		}
 		if err != nil {
@@ -78,8 +90,16 @@ func (c *originConn) Read(p []byte) (int, error) {
 		}
 		break
 	}
+	line, err := c.guard.line(c.line, c.br)
+	if err != nil {
+		c.err = err
+		if c.refused != nil && errors.Is(err, ErrHostileResponse) {
+			c.refused.Store(&err)
+		}
+		return 0, err
+	}
 	var n int64
-	c.out, n = filterOrigin(c.line)
+	c.out, n = filterOrigin(line)
 	c.literal = n
 	return c.Read(p)
 }

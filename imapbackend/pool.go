@@ -20,7 +20,8 @@ type conn struct {
 	selected    string // "" when nothing is selected
 	uidValidity uint32
 	uidNext     imap.UID
-	activity    *atomic.Int64 // when the server last sent bytes (Unix ns)
+	activity    *atomic.Int64          // when the server last sent an answer's bytes (Unix ns)
+	refused     *atomic.Pointer[error] // why the guard dropped the connection
 }
 
 // lastActivity is when the server last sent anything on this connection.

@@ -63,7 +63,14 @@ func (b *Backend) Search(ctx context.Context, mailbox string, criteria *imap.Sea
 			}
 			return fmt.Errorf("uid search %q: %w", mailbox, err)
 		}
-		uids = data.AllUIDs()
+		limit := int64(MaxSearchUIDs)
+		if mbox := c.client.Mailbox(); mbox != nil {
+			limit = min(limit, int64(mbox.NumMessages)+searchSlack)
+		}
+		uids, err = searchUIDs(data, limit)
+		if err != nil {
+			return fmt.Errorf("uid search %q: %w", mailbox, err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -71,4 +78,40 @@ func (b *Backend) Search(ctx context.Context, mailbox string, criteria *imap.Sea
 	}
 	sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
 	return uidValidity, uids, nil
+}
+
+// MaxSearchUIDs bounds the UIDs one search returns. A search never matches
+// more messages than the mailbox holds (as EXISTS last said, plus
+// searchSlack for deliveries racing the answer), and never more than
+// this: an ESEARCH answer "ALL 1:300000000" is 50 bytes, and expanded
+// 1.2 GB.
+const (
+	MaxSearchUIDs = 10_000_000
+	searchSlack   = 1024
+)
+
+// searchUIDs expands a search answer's UID set, refusing, before
+// expanding anything, a set of more than limit UIDs or one with "*".
+func searchUIDs(data *imap.SearchData, limit int64) ([]imap.UID, error) {
+	set, _ := data.All.(imap.UIDSet)
+	var n int64
+	for _, r := range set {
+		if r.Start == 0 || r.Stop == 0 {
+			return nil, fmt.Errorf("%w: a search answer with '*'", ErrHostileResponse)
+		}
+		n += int64(max(r.Start, r.Stop)-min(r.Start, r.Stop)) + 1
+		if n > limit {
+			return nil, fmt.Errorf("%w: a search answer of more than %d UIDs", ErrHostileResponse, limit)
+		}
+	}
+	uids := make([]imap.UID, 0, n)
+	for _, r := range set {
+		for u := min(r.Start, r.Stop); ; u++ {
+			uids = append(uids, u)
+			if u == max(r.Start, r.Stop) {
+				break
+			}
+		}
+	}
+	return uids, nil
 }

@@ -97,8 +97,10 @@ func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("search \\Deleted: %w", err)
 	}
-	for _, u := range data.AllUIDs() {
-		if u != uid {
+	// Ranges, not their expansion: the answer may be "1:4294967295".
+	set, _ := data.All.(imap.UIDSet)
+	for _, r := range set {
+		if r.Start != uid || r.Stop != uid {
 			return true, nil
 		}
 	}
@@ -192,6 +194,9 @@ func (b *Backend) Append(ctx context.Context, mailbox string, msg []byte) (imap.
 	if err := b.writable(what); err != nil {
 		return 0, err
 	}
+	if err := checkName(mailbox); err != nil {
+		return 0, err
+	}
 	var uid imap.UID
 	// Not retried on a lost connection: an APPEND that took effect before
 	// the connection broke would store the message twice.
@@ -245,6 +250,9 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 	if err := b.writable(what); err != nil {
 		return err
 	}
+	if err := checkName(name); err != nil {
+		return err
+	}
 	return b.do(ctx, "", false, func(c *conn) error {
 		if c.selected != "" {
 			// UNSELECT closes without expunging (CLOSE would expunge).
@@ -264,6 +272,9 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 // MessageCount returns how many messages a mailbox holds (STATUS MESSAGES).
 func (b *Backend) MessageCount(ctx context.Context, name string) (uint32, error) {
 	var n uint32
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
 	err := b.do(ctx, "", false, func(c *conn) error {
 		data, err := c.client.Status(name, &imap.StatusOptions{NumMessages: true}).Wait()
 		if err != nil {

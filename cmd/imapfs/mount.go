@@ -211,6 +211,7 @@ func (p *mountPlan) backendConfig(s secrets, logger *log.Logger, stdin io.Reader
 		Timeout:     p.mf.timeout,
 		TLSConfig:   p.tls,
 		Connections: p.mf.connections,
+		MaxLiteral:  imapbackend.LiteralBound(int64(p.mf.cacheSize)),
 	}
 	if p.mf.oauthCommand != "" {
 		cfg.OAuth = imapbackend.NewTokenSource(tokenCommand(p.mf.oauthCommand, stdin))
