@@ -104,9 +104,13 @@ func (p *pool) get(ctx context.Context, mailbox string) (*conn, error) {
 
 // takeSpareSlot takes, without waiting, the slot to ready one more
 // connection with, when fewer than idle connections are idle or being
-// readied; ok is false when none is to be. The caller hands the
-// connection to put, or gives the slot back with release, and then calls
-// spareDone.
+// readied and the pool is not full; ok is false when none is to be. The
+// caller hands the connection to put, or gives the slot back with
+// release, and then calls spareDone.
+//
+// The connections open are the idle ones and one at most per slot taken
+// (in use, or being dialled): a spare is dialled only while those,
+// its own slot included, stay within the pool's size.
 func (p *pool) takeSpareSlot(idle int) (ok bool) {
 	select {
 	case p.slots <- struct{}{}:
@@ -115,7 +119,7 @@ func (p *pool) takeSpareSlot(idle int) (ok bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle)+p.sparing >= idle {
+	if p.closed || len(p.idle)+p.sparing >= idle || len(p.idle)+len(p.slots) > cap(p.slots) {
 		<-p.slots
 		return false
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imapfs/imapfs/imapbackend"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
@@ -41,5 +42,38 @@ func TestSpareReadiesOneConnection(t *testing.T) {
 	}
 	if n := b.Stats().Dialled; n != 2 {
 		t.Errorf("dialled %d connections after the fetch, want 2", n)
+	}
+}
+
+// TestSpareKeepsTheConnectionLimit: a spare connection is readied only
+// within --connections: with one connection allowed and it idle, Spare
+// dials nothing; with two, it dials the second and no third.
+func TestSpareKeepsTheConnectionLimit(t *testing.T) {
+	for _, limit := range []int{1, 2} {
+		srv := imaptest.NewMemory(t)
+		proxy, err := imaptest.NewFaultProxy(srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		acct, err := imapbackend.ParseURL("imap+insecure://" + srv.Username + "@" + proxy.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := imapbackend.Open(context.Background(), imapbackend.Config{Account: acct, Password: srv.Password, Timeout: 10 * time.Second, Connections: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		for range 3 {
+			b.Spare("INBOX")
+			time.Sleep(200 * time.Millisecond)
+			if _, err := b.Snapshot(context.Background(), "INBOX"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := proxy.Accepted(); n != int64(limit) {
+			t.Errorf("--connections %d: %d connections made", limit, n)
+		}
 	}
 }
