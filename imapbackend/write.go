@@ -58,7 +58,7 @@ func (b *Backend) DeleteMessage(ctx context.Context, mailbox string, uidValidity
 
 func expungeOne(c *conn, uid imap.UID) error {
 	set := imap.UIDSetNum(uid)
-	uidPlus := c.client.Caps().Has(imap.CapUIDPlus) || c.client.Caps().Has(imap.CapIMAP4rev2)
+	uidPlus := hasUIDPlus(c)
 	if !uidPlus {
 		if others, err := deletedOtherThan(c, uid); err != nil {
 			return err
@@ -91,6 +91,11 @@ func expungeOne(c *conn, uid imap.UID) error {
 	return nil
 }
 
+// hasUIDPlus reports whether one message can be expunged alone (UID EXPUNGE).
+func hasUIDPlus(c *conn) bool {
+	return c.client.Caps().Has(imap.CapUIDPlus) || c.client.Caps().Has(imap.CapIMAP4rev2)
+}
+
 // deletedOtherThan reports whether a message other than uid carries \Deleted.
 func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 	data, err := c.client.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
@@ -107,7 +112,8 @@ func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 
 // MoveMessage moves one message to dest and returns its new UID there (0
 // when the server does not say). It uses UID MOVE; without MOVE, UID COPY,
-// and only once the copy succeeded, DeleteMessage's safe delete.
+// and only once the copy succeeded, DeleteMessage's safe delete. Without
+// UIDPLUS as well, the safety of that delete is checked before copying.
 func (b *Backend) MoveMessage(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, dest string) (imap.UID, error) {
 	what := fmt.Sprintf("move message %d of %q to %q", uid, mailbox, dest)
 	if err := b.writable(what); err != nil {
@@ -132,6 +138,16 @@ func (b *Backend) MoveMessage(ctx context.Context, mailbox string, uidValidity u
 			}
 			newUID = firstUID(data.DestUIDs)
 			return nil
+		}
+		// Without UIDPLUS the delete after the copy is a plain EXPUNGE,
+		// refused while another message is \Deleted: refuse before
+		// copying, or each attempt would leave one more copy behind.
+		if !hasUIDPlus(c) {
+			if others, err := deletedOtherThan(c, uid); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			} else if others {
+				return fmt.Errorf("%s: %w", what, ErrOthersDeleted)
+			}
 		}
 		b.logf("uid copy %q %d %q", mailbox, uid, dest)
 		data, err := c.client.Copy(set, dest).Wait()
