@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -75,13 +76,17 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 		for _, name := range n.fsys.pendingIn(d.mailbox.Name) {
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
 		}
+		drafts, _ := n.fsys.draftsIn(d.mailbox.Name)
+		for _, name := range drafts {
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
 		snap, err := n.fsys.snapshot(ctx, d.mailbox.Name, n.fsys.listTTL)
 		if err != nil {
 			return nil, n.fsys.errno("list "+d.mailbox.Name, err)
 		}
 		for _, m := range snap.Messages {
 			name := strconv.FormatUint(uint64(m.UID), 10)
-			if d.children[name] != nil {
+			if d.children[name] != nil || slices.Contains(drafts, name) {
 				continue // a child mailbox with a numeric name wins
 			}
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
@@ -117,6 +122,13 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		if a := n.fsys.lookupPending(d.mailbox.Name, name); a != nil {
 			a.attr(&out.Attr)
 			return &a.Inode, 0
+		}
+		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
+			m.touch()
+			m.root.attr(&out.Attr)
+			out.SetEntryTimeout(0)
+			out.SetAttrTimeout(0)
+			return &m.root.Inode, 0
 		}
 	}
 	uid, ok := parseUID(name)

@@ -1,18 +1,172 @@
 package fs_test
 
 import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
 
 // Writes that must not half-happen (issue 15): an APPEND once per written
 // file, at its last close; staged dot-files; cp -r of message directories;
 // mv without MOVE that checks before it copies; rmdir against delivery.
+
+// forEachServerWith is forEachServer with mount options.
+func forEachServerWith(t *testing.T, opts imapfsfs.Options, test func(t *testing.T, m *mount)) {
+	all := servers(t)
+	for _, name := range []string{"memory", "dovecot-slash", "dovecot-dot"} {
+		t.Run(name, func(t *testing.T) {
+			test(t, mountServerWith(t, all[name](t), opts))
+		})
+	}
+}
+
+// soon polls cond until it holds or 10 s pass: the APPEND of a file
+// happens at RELEASE, which the kernel sends after close(2) returned.
+func soon(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	eventually(t, 10*time.Second, what, cond)
+}
+
+func gone(path string) func() bool {
+	return func() bool {
+		_, err := os.Lstat(path)
+		return errors.Is(err, os.ErrNotExist)
+	}
+}
+
+// settle gives a wrongly late APPEND the chance to show.
+func settle() { time.Sleep(300 * time.Millisecond) }
+
+func bodies(t *testing.T, srv *imaptest.Server, mailbox string) []string {
+	t.Helper()
+	c := examine(t, srv, mailbox)
+	defer c.Close()
+	var out []string
+	for _, uid := range uids(t, srv, mailbox) {
+		out = append(out, string(fetchSection(t, c, uid, &imap.FetchItemBodySection{Peek: true})))
+	}
+	return out
+}
+
+// TestAppendOnceAtLastClose: a shell's child closes its copy of the
+// descriptor (FLUSH) before the message is complete; only the last close
+// appends, once, the whole message.
+func TestAppendOnceAtLastClose(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		before := bodies(t, m.srv, "INBOX")
+		path := filepath.Join(m.mailboxPath("INBOX"), "x.eml")
+		m.proxy.Reset()
+		run(t, "sh", "-c", `{ printf 'From: a@b\nSubject: t\n\nfirst\n'; sleep 1; printf 'second\n'; } > `+path)
+		soon(t, "x.eml goes away", gone(path))
+		soon(t, "one message appended", func() bool { return len(uids(t, m.srv, "INBOX")) > len(before) })
+		settle()
+		after := bodies(t, m.srv, "INBOX")
+		if len(after) != len(before)+1 {
+			t.Fatalf("INBOX has %d messages, want %d: one APPEND", len(after), len(before)+1)
+		}
+		if want := "From: a@b\r\nSubject: t\r\n\r\nfirst\r\nsecond\r\n"; after[len(after)-1] != want {
+			t.Errorf("appended %q, want %q", after[len(after)-1], want)
+		}
+		if n := m.proxy.Commands()["APPEND"]; n != 1 {
+			t.Errorf("%d APPEND sent, want 1", n)
+		}
+	})
+}
+
+// TestAppendDotFileOnRename: the rename convention. A dot-file is
+// appended when renamed to a name without the dot, and mv reports the
+// outcome; a killed writer of a dot-file appends nothing.
+func TestAppendDotFileOnRename(t *testing.T) {
+	forEachServer(t, func(t *testing.T, m *mount) {
+		inbox := m.mailboxPath("INBOX")
+		before := len(uids(t, m.srv, "INBOX"))
+		m.proxy.Reset()
+
+		// A writer killed half-way through a dot-file appends nothing.
+		partial := filepath.Join(inbox, ".y.eml")
+		cmd := exec.Command("sh", "-c", `exec 3>`+partial+`; printf 'From: a@b\nSubject: partial\n\nhalf of' >&3; kill -9 $$`)
+		if err := cmd.Run(); err == nil {
+			t.Fatal("the writer was not killed")
+		}
+		settle()
+		if n := len(uids(t, m.srv, "INBOX")); n != before {
+			t.Errorf("a killed writer of a dot-file appended: %d messages, want %d", n, before)
+		}
+		// It stays, local to the mount, until removed.
+		if !slices.Contains(lines(run(t, "ls", "-a", inbox)), ".y.eml") {
+			t.Error("the staged dot-file is not listed")
+		}
+		if _, err := os.Lstat(partial); err == nil {
+			run(t, "rm", partial)
+		}
+		if !gone(partial)() {
+			t.Error("rm of the staged dot-file left it")
+		}
+		if n := m.proxy.Commands()["APPEND"]; n != 0 {
+			t.Errorf("%d APPEND sent for a killed writer of a dot-file, want none", n)
+		}
+
+		// cp to a dot-file, then mv to the real name: one APPEND, at the mv.
+		before = len(uids(t, m.srv, "INBOX"))
+		m.proxy.Reset()
+		src := filepath.Join(t.TempDir(), "x.eml")
+		msg := "From: me@example.org\nSubject: renamed\n\nwhole\n"
+		if err := os.WriteFile(src, []byte(msg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "sh", "-c", "cp "+src+" "+inbox+"/.x.eml && mv "+inbox+"/.x.eml "+inbox+"/x.eml")
+		// mv returned once the APPEND was answered.
+		if n := len(uids(t, m.srv, "INBOX")); n != before+1 {
+			t.Fatalf("after cp .x.eml && mv: %d messages, want %d", n, before+1)
+		}
+		soon(t, "x.eml goes away", gone(filepath.Join(inbox, "x.eml")))
+		if _, err := os.Lstat(filepath.Join(inbox, ".x.eml")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf(".x.eml after the rename: %v", err)
+		}
+		settle()
+		if got := bodies(t, m.srv, "INBOX"); len(got) != before+1 || got[len(got)-1] != strings.ReplaceAll(msg, "\n", "\r\n") {
+			t.Errorf("INBOX holds %d messages, last %q", len(got), got[len(got)-1])
+		}
+		if n := m.proxy.Commands()["APPEND"]; n != 1 {
+			t.Errorf("%d APPEND sent, want 1", n)
+		}
+	})
+}
+
+// TestAppendNonMessageRefused: the check at close still reaches cp, and
+// nothing is appended, neither at once nor on a later rename.
+func TestAppendNonMessageRefused(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServer(t, srv)
+	inbox := m.mailboxPath("INBOX")
+	junk := filepath.Join(t.TempDir(), "photo.jpg")
+	if err := os.WriteFile(junk, []byte("\xff\xd8\xff\xe0 not a mail message\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := fails(t, "cp", junk, inbox+"/"); !strings.Contains(out, "Invalid argument") {
+		t.Errorf("cp of a non-message: %q, want EINVAL", out)
+	}
+	soon(t, "photo.jpg goes away", gone(filepath.Join(inbox, "photo.jpg")))
+	fails(t, "cp", junk, inbox+"/.photo.jpg")
+	if out := fails(t, "mv", inbox+"/.photo.jpg", inbox+"/photo.jpg"); !strings.Contains(out, "Bad message") {
+		t.Errorf("mv of a staged non-message: %q, want EBADMSG", out)
+	}
+	settle()
+	if n := m.proxy.Commands()["APPEND"]; n != 0 {
+		t.Errorf("%d APPEND of a non-message", n)
+	}
+}
 
 // TestMoveWithoutMoveOrUIDPlusChecksFirst: without MOVE and UIDPLUS a
 // move is COPY then a plain EXPUNGE, unsafe while another message is
@@ -51,5 +205,91 @@ func TestMoveWithoutMoveOrUIDPlusChecksFirst(t *testing.T) {
 	}
 	if _, ok := flagsOf(t, srv, "INBOX", a); !ok {
 		t.Error("the other message was expunged")
+	}
+}
+
+// TestCopyMessageDirectory: cp -r of a message directory copies the
+// message, once and exactly, and creates no mailbox; so does cp -r of a
+// whole folder into a new one.
+func TestCopyMessageDirectory(t *testing.T) {
+	forEachServerWith(t, imapfsfs.Options{StageTimeout: 500 * time.Millisecond}, func(t *testing.T, m *mount) {
+		work := m.serverName("Work")
+		mailboxes := mailboxNames(t, m.srv)
+		inbox := uids(t, m.srv, "INBOX")
+		before := uids(t, m.srv, work)
+		src := msgPath(m, "INBOX", inbox[4])
+		m.proxy.Reset()
+		run(t, "cp", "-r", src, m.mailboxPath(work)+"/")
+		soon(t, "the message appended", func() bool { return len(uids(t, m.srv, work)) > len(before) })
+		settle()
+		after := uids(t, m.srv, work)
+		if len(after) != len(before)+1 {
+			t.Fatalf("Work holds %d messages after cp -r, want %d", len(after), len(before)+1)
+		}
+		newUID := after[len(after)-1]
+		run(t, "cmp", filepath.Join(src, "message.eml"), filepath.Join(msgPath(m, work, newUID), "message.eml"))
+		if newUID != inbox[4] {
+			soon(t, "the pending directory goes away", gone(msgPath(m, work, inbox[4])))
+		}
+		if got := mailboxNames(t, m.srv); !slices.Equal(got, mailboxes) {
+			t.Errorf("cp -r changed the mailboxes: %v, want %v", got, mailboxes)
+		}
+		if c := m.proxy.Commands(); c["APPEND"] != 1 || c["CREATE"] != 0 {
+			t.Errorf("cp -r of one message sent %v, want one APPEND and no CREATE", c)
+		}
+
+		// Where the target holds that UID already, cp fails for it and
+		// nothing changes.
+		m.proxy.Reset()
+		fails(t, "cp", "-r", msgPath(m, "INBOX", before[0]), m.mailboxPath(work)+"/")
+		settle()
+		if got := uids(t, m.srv, work); len(got) != len(after) {
+			t.Errorf("cp -r onto an existing UID: Work holds %d messages, want %d", len(got), len(after))
+		}
+		if c := m.proxy.Commands(); c["APPEND"] != 0 || c["CREATE"] != 0 {
+			t.Errorf("cp -r onto an existing UID sent %v", c)
+		}
+
+		// A whole folder.
+		run(t, "mkdir", filepath.Join(m.dir, "Copy"))
+		run(t, "cp", "-r", m.mailboxPath("INBOX"), filepath.Join(m.dir, "Copy")+"/")
+		copyName := m.serverName("Copy/INBOX")
+		soon(t, "the folder copied", func() bool { return len(uids(t, m.srv, copyName)) >= len(inbox) })
+		settle()
+		want, got := bodies(t, m.srv, "INBOX"), bodies(t, m.srv, copyName)
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("cp -r INBOX Copy/: %d messages copied, %d in INBOX, or not the same bytes", len(got), len(want))
+		}
+		wantBoxes := append(slices.Clone(mailboxes), "Copy", copyName)
+		slices.Sort(wantBoxes)
+		if got := mailboxNames(t, m.srv); !slices.Equal(got, wantBoxes) {
+			t.Errorf("mailboxes after cp -r of a folder: %v, want %v", got, wantBoxes)
+		}
+		soon(t, "the pending directories go away", func() bool {
+			ls := lines(run(t, "ls", filepath.Join(m.dir, "Copy", "INBOX")))
+			for _, uid := range uids(t, m.srv, copyName) {
+				ls = slices.DeleteFunc(ls, func(s string) bool { return s == strconv.Itoa(int(uid)) })
+			}
+			return len(ls) == 0
+		})
+	})
+}
+
+// TestCopyFolderKeepsNoPendingDirectory: a pending message directory
+// that never gets its message.eml goes away and appends nothing.
+func TestPendingMessageDirectoryWithoutMessage(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServerWith(t, srv, imapfsfs.Options{StageTimeout: 300 * time.Millisecond})
+	dir := filepath.Join(m.mailboxPath("Work"), "77")
+	run(t, "mkdir", dir)
+	run(t, "sh", "-c", "echo x > "+dir+"/HEADER")
+	if got := lines(run(t, "ls", m.mailboxPath("Work"))); !slices.Contains(got, "77") {
+		t.Errorf("ls Work = %v lacks the pending 77", got)
+	}
+	soon(t, "the pending directory goes away", gone(dir))
+	if c := m.proxy.Commands(); c["APPEND"] != 0 || c["CREATE"] != 0 {
+		t.Errorf("a pending directory without message.eml sent %v", c)
 	}
 }

@@ -32,8 +32,13 @@ func (n *FolderNode) Mkdir(ctx context.Context, name string, mode uint32, out *f
 	if t.find(n.path()) == nil {
 		return nil, syscall.ENOENT
 	}
-	if d := t.find(n.path()); d.children[name] != nil {
+	d := t.find(n.path())
+	if d.children[name] != nil {
 		return nil, syscall.EEXIST
+	}
+	if _, isUID := parseUID(name); isUID && d.selectable() {
+		// cp -r of a message directory: a message, not a mailbox.
+		return n.mkdirDraft(ctx, d, name, out)
 	}
 	full, ok := t.childName(n.path(), name)
 	if !ok {
@@ -64,6 +69,14 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return syscall.ENOENT
 	}
 	mailbox := d.mailbox.Name
+	if m := n.fsys.lookupDraft(mailbox, name); m != nil {
+		// A pending message directory (rm -r of an unfinished cp -r).
+		if len(m.root.Children()) > 0 {
+			return syscall.ENOTEMPTY
+		}
+		m.remove()
+		return 0
+	}
 	snap, err := n.fsys.snapshot(ctx, mailbox, immutableTimeout)
 	if err != nil {
 		return n.fsys.errno("list "+mailbox, err)
@@ -92,7 +105,8 @@ func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.E
 		if err != nil {
 			return n.fsys.errno("rmdir", err)
 		}
-		if count > 0 || len(n.fsys.pendingIn(d.mailbox.Name)) > 0 {
+		_, drafts := n.fsys.draftsIn(d.mailbox.Name)
+		if count > 0 || len(n.fsys.pendingIn(d.mailbox.Name)) > 0 || drafts {
 			return syscall.ENOTEMPTY
 		}
 	}
@@ -114,8 +128,10 @@ func (n *FolderNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	if d.selectable() && n.fsys.dropPending(d.mailbox.Name, name) {
-		return 0
+	if d.selectable() {
+		if found, errno := n.fsys.unlinkPending(d.mailbox.Name, name); found {
+			return errno
+		}
 	}
 	if d.children[name] != nil {
 		return syscall.EISDIR
@@ -152,8 +168,11 @@ func (n *FolderNode) Rename(ctx context.Context, name string, newParent gofs.Ino
 		return n.renameMailbox(ctx, t, name, child, dst, newName)
 	}
 	if src.selectable() {
-		if n.fsys.renamePending(src.mailbox.Name, name, dstDir, newName) {
-			return 0
+		if a := n.fsys.lookupPending(src.mailbox.Name, name); a != nil {
+			return n.renamePending(ctx, a, src, dstDir, newName)
+		}
+		if n.fsys.lookupDraft(src.mailbox.Name, name) != nil {
+			return syscall.EPERM // a pending message has nothing to move yet
 		}
 		if uid, isUID := parseUID(name); isUID {
 			return n.moveMessage(ctx, src, uid, dst, dstDir, newName)
