@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,5 +292,61 @@ func TestPendingMessageDirectoryWithoutMessage(t *testing.T) {
 	soon(t, "the pending directory goes away", gone(dir))
 	if c := m.proxy.Commands(); c["APPEND"] != 0 || c["CREATE"] != 0 {
 		t.Errorf("a pending directory without message.eml sent %v", c)
+	}
+}
+
+// TestRmdirMailboxSparesMailDeliveredMeanwhile: a message delivered after
+// rmdir found the mailbox empty, and before it deleted it, survives, and
+// rmdir fails with ENOTEMPTY. The hook delivers right before the mount's
+// first RENAME or DELETE of the mailbox.
+func TestRmdirMailboxSparesMailDeliveredMeanwhile(t *testing.T) {
+	all := servers(t)
+	for _, name := range []string{"memory", "dovecot-slash", "dovecot-dot"} {
+		t.Run(name, func(t *testing.T) {
+			srv := all[name](t)
+			for _, box := range []string{"Lists", "Empty"} {
+				if err := srv.Create(box); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var once sync.Once
+			delivered := make(chan error, 1)
+			p := newHookProxy(t, srv.Addr, func(line string) {
+				f := strings.Fields(line)
+				if len(f) > 2 && (strings.EqualFold(f[1], "RENAME") || strings.EqualFold(f[1], "DELETE")) && strings.Contains(f[2], "Lists") {
+					once.Do(func() {
+						_, err := srv.Append("Lists", []byte("From: list@example.org\r\nSubject: delivered meanwhile\r\n\r\nhi\r\n"), nil, time.Now())
+						delivered <- err
+					})
+				}
+			})
+			mt := mountVia(t, srv, p.addr, 30*time.Second, imapfsfs.Options{})
+			// Listed first, so that a connection of the mount has it selected.
+			run(t, "ls", filepath.Join(mt.dir, "Lists"))
+			if out := fails(t, "rmdir", filepath.Join(mt.dir, "Lists")); !strings.Contains(out, "not empty") {
+				t.Errorf("rmdir while mail is delivered: %q, want ENOTEMPTY", out)
+			}
+			select {
+			case err := <-delivered:
+				if err != nil {
+					t.Fatalf("delivery: %v", err)
+				}
+			default:
+				t.Fatal("the hook never delivered: no RENAME or DELETE of Lists was sent")
+			}
+			if got := subjects(t, srv, "Lists"); !slices.Equal(got, []string{"delivered meanwhile"}) {
+				t.Errorf("Lists holds %v, want the delivered message", got)
+			}
+			soon(t, "the mount lists the delivered message", func() bool {
+				return len(lines(run(t, "ls", filepath.Join(mt.dir, "Lists")))) == 1
+			})
+			// An empty mailbox is deleted, and no private name stays.
+			run(t, "rmdir", filepath.Join(mt.dir, "Empty"))
+			names := mailboxNames(t, srv)
+			if slices.Contains(names, "Empty") || !slices.Contains(names, "Lists") ||
+				slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "imapfs-") }) {
+				t.Errorf("mailboxes after the two rmdirs: %v", names)
+			}
+		})
 	}
 }

@@ -2,11 +2,15 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/emersion/go-imap/v2"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/imapfs/imapfs/imapbackend"
 )
 
 // The changes a folder accepts: mkdir and rmdir of mailboxes, rmdir of a
@@ -92,7 +96,8 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 // removeMailbox deletes a mailbox only when it is empty: DELETE would take
-// its messages with it.
+// its messages with it. STATUS answers the common case at once; the
+// backend's delete makes sure of it against mail delivered meanwhile.
 func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.Errno {
 	if len(d.children) > 0 {
 		return syscall.ENOTEMPTY
@@ -110,7 +115,14 @@ func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.E
 			return syscall.ENOTEMPTY
 		}
 	}
+	if strings.EqualFold(d.mailbox.Name, "INBOX") {
+		return syscall.EPERM // IMAP never deletes INBOX
+	}
 	if err := n.fsys.backend.DeleteMailbox(ctx, d.mailbox.Name); err != nil {
+		if errors.Is(err, imapbackend.ErrMailboxNotEmpty) {
+			n.fsys.forgetTree() // a child may have appeared, too
+			return syscall.ENOTEMPTY
+		}
 		return n.fsys.errno("rmdir", err)
 	}
 	n.fsys.forgetTree()
