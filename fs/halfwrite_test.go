@@ -350,3 +350,45 @@ func TestRmdirMailboxSparesMailDeliveredMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendRefusedKeepsTheFile: an APPEND refused at the last close
+// cannot reach close(2); the file stays under its name, bytes intact, and
+// closing it again retries.
+func TestAppendRefusedKeepsTheFile(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	if err := srv.Create("Gone"); err != nil {
+		t.Fatal(err)
+	}
+	m := mountServer(t, srv)
+	path := filepath.Join(m.mailboxPath("Gone"), "x.eml")
+	msg := "From: a@b\r\nSubject: refused\r\n\r\nbody\r\n"
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(msg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Delete("Gone").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	soon(t, "the APPEND tried", func() bool { return m.proxy.Commands()["APPEND"] == 1 })
+	settle()
+	if got, err := os.ReadFile(path); err != nil || string(got) != msg {
+		t.Fatalf("the refused file: %q, %v; want it kept", got, err)
+	}
+	if err := c.Create("Gone", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "cat", path)
+	soon(t, "the retried APPEND", func() bool { return len(uids(t, srv, "Gone")) == 1 })
+	soon(t, "x.eml goes away", gone(path))
+}
