@@ -254,7 +254,11 @@ func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 	if err != nil {
 		a.state = appendWriting
 		a.mu.Unlock()
-		return a.fsys.errno(fmt.Sprintf("append %s to %q", name, a.mailbox), err)
+		errno := a.fsys.errno(fmt.Sprintf("append %s to %q", name, a.mailbox), err)
+		// Said apart from errno's line, which some refusals lack: at
+		// RELEASE nobody else hears of it.
+		a.fsys.logger.Printf("append %s to %q not done (%v); the file stays under its name", name, a.mailbox, errno)
+		return errno
 	}
 	a.state, a.data = appendDone, nil
 	a.mu.Unlock()
@@ -293,8 +297,9 @@ func (a *AppendFile) finish(name string) {
 		go func() {
 			parent.NotifyEntry(name)
 			if parent.GetChild(name) == &a.Inode {
-				parent.RmChild(name) // it was persistent while pending
+				parent.RmChild(name)
 			}
+			a.ForgetPersistent() // it was persistent while pending
 		}()
 	}
 }
@@ -462,20 +467,28 @@ func (f *FS) dropPending(mailbox, name string, a *AppendFile) bool {
 // unlinkPending removes a file being written: it will not be appended,
 // even if it is still open. A file whose APPEND is in flight is busy.
 func (f *FS) unlinkPending(mailbox, name string) (bool, syscall.Errno) {
+	found, a, errno := f.takePending(mailbox, name)
+	if found && errno == 0 {
+		a.ForgetPersistent() // go-fuse drops it with the kernel's FORGET
+	}
+	return found, errno
+}
+
+func (f *FS) takePending(mailbox, name string) (bool, *AppendFile, syscall.Errno) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.pending[mailbox][name]
 	if a == nil {
-		return false, 0
+		return false, nil, 0
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.state == appendSending {
-		return true, syscall.EBUSY
+		return true, nil, syscall.EBUSY
 	}
 	a.state, a.data = appendDone, nil
 	delete(f.pending[mailbox], name)
-	return true, 0
+	return true, a, 0
 }
 
 // renamePendingName moves a pending file to a new name in its folder.

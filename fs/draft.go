@@ -163,14 +163,26 @@ func (m *MessageDraft) remove() {
 		return
 	}
 	m.mu.Lock()
-	m.timer.Stop()
+	if m.timer != nil {
+		m.timer.Stop()
+	}
 	m.mu.Unlock()
 	go func() {
 		m.folder.NotifyEntry(m.name)
 		if m.folder.GetChild(m.name) == &m.root.Inode {
 			m.folder.RmChild(m.name)
 		}
+		dropPersistent(&m.root.Inode)
 	}()
+}
+
+// dropPersistent lets go-fuse forget a subtree of persistent nodes once
+// the kernel does.
+func dropPersistent(in *gofs.Inode) {
+	for _, child := range in.Children() {
+		dropPersistent(child)
+	}
+	in.ForgetPersistent()
 }
 
 func (d *draftDir) attr(a *fuse.Attr) {
