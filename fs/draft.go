@@ -11,8 +11,9 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
-// A directory made with an all-digit name inside a selectable folder is a
-// pending message, not a mailbox: `cp -r INBOX/5 Archive/` makes Archive/5
+// A directory made with an all-digit name inside a mailbox's directory is
+// a pending message, never a mailbox (a mailbox with such a name is made
+// under another name and renamed): `cp -r INBOX/5 Archive/` makes Archive/5
 // and copies the message directory's files into it. Its message.eml is
 // appended once, at its last close, like any file written into a folder;
 // everything else cp writes there (HEADER, TEXT, the parts, attachments/)
@@ -28,6 +29,9 @@ type MessageDraft struct {
 	folder  *gofs.Inode
 	root    *draftDir
 	created time.Time
+	// selectable is false in a \Noselect directory: its message.eml is
+	// refused at once, since the server would refuse the APPEND.
+	selectable bool
 
 	mu      sync.Mutex
 	opens   int
@@ -73,15 +77,17 @@ var (
 // mkdirDraft makes a pending message directory in folder d.
 func (n *FolderNode) mkdirDraft(ctx context.Context, d *mailboxDir, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	mailbox := d.mailbox.Name
-	uid, _ := parseUID(name)
-	snap, err := n.fsys.snapshot(ctx, mailbox, n.fsys.listTTL)
-	if err != nil {
-		return nil, n.fsys.errno("list "+mailbox, err)
+	if d.selectable() {
+		uid, _ := parseUID(name)
+		snap, err := n.fsys.snapshot(ctx, mailbox, n.fsys.listTTL)
+		if err != nil {
+			return nil, n.fsys.errno("list "+mailbox, err)
+		}
+		if _, found := snap.Find(uid); found {
+			return nil, syscall.EEXIST
+		}
 	}
-	if _, found := snap.Find(uid); found {
-		return nil, syscall.EEXIST
-	}
-	m := &MessageDraft{fsys: n.fsys, mailbox: mailbox, name: name, folder: &n.Inode, created: time.Now()}
+	m := &MessageDraft{fsys: n.fsys, mailbox: mailbox, name: name, folder: &n.Inode, created: time.Now(), selectable: d.selectable()}
 	m.root = &draftDir{draft: m, top: true}
 	if !n.fsys.addDraft(m) {
 		return nil, syscall.EEXIST
@@ -251,6 +257,9 @@ func (d *draftDir) Create(ctx context.Context, name string, flags uint32, mode u
 	m := d.draft
 	var node gofs.InodeEmbedder
 	if d.top && name == fileMessage {
+		if !m.selectable {
+			return nil, nil, 0, syscall.EPERM // a \Noselect directory holds no messages
+		}
 		a := &AppendFile{fsys: m.fsys, mailbox: m.mailbox, name: name, created: time.Now(), opens: 1, draft: m}
 		m.mu.Lock()
 		if m.message != nil {

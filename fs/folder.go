@@ -72,13 +72,16 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 	for _, name := range d.names {
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 	}
+	var drafts []string
+	if d.mailbox != nil {
+		drafts, _ = n.fsys.draftsIn(d.mailbox.Name)
+		for _, name := range drafts {
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
+	}
 	if d.selectable() {
 		for _, name := range n.fsys.pendingIn(d.mailbox.Name) {
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
-		}
-		drafts, _ := n.fsys.draftsIn(d.mailbox.Name)
-		for _, name := range drafts {
-			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 		}
 		snap, err := n.fsys.snapshot(ctx, d.mailbox.Name, n.fsys.listTTL)
 		if err != nil {
@@ -103,6 +106,15 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	if errno != 0 {
 		return nil, errno
 	}
+	if d.mailbox != nil && d.children[name] == nil {
+		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
+			m.touch()
+			m.root.attr(&out.Attr)
+			out.SetEntryTimeout(0)
+			out.SetAttrTimeout(0)
+			return &m.root.Inode, 0
+		}
+	}
 	if _, isUID := parseUID(name); d.children[name] == nil && !(isUID && d.selectable()) {
 		if d, errno = n.dir(ctx, n.fsys.listTTL); errno != 0 {
 			return nil, errno
@@ -122,13 +134,6 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 		if a := n.fsys.lookupPending(d.mailbox.Name, name); a != nil {
 			a.attr(&out.Attr)
 			return &a.Inode, 0
-		}
-		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
-			m.touch()
-			m.root.attr(&out.Attr)
-			out.SetEntryTimeout(0)
-			out.SetAttrTimeout(0)
-			return &m.root.Inode, 0
 		}
 	}
 	uid, ok := parseUID(name)

@@ -214,23 +214,23 @@ func TestMoveWithoutMoveOrUIDPlusChecksFirst(t *testing.T) {
 // whole folder into a new one.
 func TestCopyMessageDirectory(t *testing.T) {
 	forEachServerWith(t, imapfsfs.Options{StageTimeout: 500 * time.Millisecond}, func(t *testing.T, m *mount) {
-		work := m.serverName("Work")
 		mailboxes := mailboxNames(t, m.srv)
-		inbox := uids(t, m.srv, "INBOX")
-		before := uids(t, m.srv, work)
-		src := msgPath(m, "INBOX", inbox[4])
+		before := uids(t, m.srv, "Archive")
+		if slices.Contains(before, 5) || !slices.Contains(uids(t, m.srv, "INBOX"), 5) {
+			t.Fatalf("the sample mail changed: Archive %v", before)
+		}
 		m.proxy.Reset()
-		run(t, "cp", "-r", src, m.mailboxPath(work)+"/")
-		soon(t, "the message appended", func() bool { return len(uids(t, m.srv, work)) > len(before) })
+		run(t, "sh", "-c", "cd "+m.dir+" && cp -r INBOX/5 Archive/")
+		soon(t, "the message appended", func() bool { return len(uids(t, m.srv, "Archive")) > len(before) })
 		settle()
-		after := uids(t, m.srv, work)
+		after := uids(t, m.srv, "Archive")
 		if len(after) != len(before)+1 {
-			t.Fatalf("Work holds %d messages after cp -r, want %d", len(after), len(before)+1)
+			t.Fatalf("Archive holds %d messages after cp -r, want %d", len(after), len(before)+1)
 		}
 		newUID := after[len(after)-1]
-		run(t, "cmp", filepath.Join(src, "message.eml"), filepath.Join(msgPath(m, work, newUID), "message.eml"))
-		if newUID != inbox[4] {
-			soon(t, "the pending directory goes away", gone(msgPath(m, work, inbox[4])))
+		run(t, "cmp", filepath.Join(m.dir, "INBOX", "5", "message.eml"), filepath.Join(msgPath(m, "Archive", newUID), "message.eml"))
+		if newUID != 5 {
+			soon(t, "the pending directory goes away", gone(filepath.Join(m.dir, "Archive", "5")))
 		}
 		if got := mailboxNames(t, m.srv); !slices.Equal(got, mailboxes) {
 			t.Errorf("cp -r changed the mailboxes: %v, want %v", got, mailboxes)
@@ -241,17 +241,21 @@ func TestCopyMessageDirectory(t *testing.T) {
 
 		// Where the target holds that UID already, cp fails for it and
 		// nothing changes.
+		if !slices.Contains(uids(t, m.srv, "INBOX"), newUID) {
+			t.Fatalf("INBOX has no message %d to copy onto Archive's", newUID)
+		}
 		m.proxy.Reset()
-		fails(t, "cp", "-r", msgPath(m, "INBOX", before[0]), m.mailboxPath(work)+"/")
+		fails(t, "cp", "-r", msgPath(m, "INBOX", newUID), filepath.Join(m.dir, "Archive")+"/")
 		settle()
-		if got := uids(t, m.srv, work); len(got) != len(after) {
-			t.Errorf("cp -r onto an existing UID: Work holds %d messages, want %d", len(got), len(after))
+		if got := uids(t, m.srv, "Archive"); len(got) != len(after) {
+			t.Errorf("cp -r onto an existing UID: Archive holds %d messages, want %d", len(got), len(after))
 		}
 		if c := m.proxy.Commands(); c["APPEND"] != 0 || c["CREATE"] != 0 {
 			t.Errorf("cp -r onto an existing UID sent %v", c)
 		}
 
 		// A whole folder.
+		inbox := uids(t, m.srv, "INBOX")
 		run(t, "mkdir", filepath.Join(m.dir, "Copy"))
 		run(t, "cp", "-r", m.mailboxPath("INBOX"), filepath.Join(m.dir, "Copy")+"/")
 		copyName := m.serverName("Copy/INBOX")

@@ -40,7 +40,7 @@ func (n *FolderNode) Mkdir(ctx context.Context, name string, mode uint32, out *f
 	if d.children[name] != nil {
 		return nil, syscall.EEXIST
 	}
-	if _, isUID := parseUID(name); isUID && d.selectable() {
+	if _, isUID := parseUID(name); isUID && d.mailbox != nil {
 		// cp -r of a message directory: a message, not a mailbox.
 		return n.mkdirDraft(ctx, d, name, out)
 	}
@@ -68,19 +68,21 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if child := d.children[name]; child != nil {
 		return n.removeMailbox(ctx, child)
 	}
+	if d.mailbox != nil {
+		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
+			// A pending message directory (rm -r of an unfinished cp -r).
+			if len(m.root.Children()) > 0 {
+				return syscall.ENOTEMPTY
+			}
+			m.remove()
+			return 0
+		}
+	}
 	uid, ok := parseUID(name)
 	if !ok || !d.selectable() {
 		return syscall.ENOENT
 	}
 	mailbox := d.mailbox.Name
-	if m := n.fsys.lookupDraft(mailbox, name); m != nil {
-		// A pending message directory (rm -r of an unfinished cp -r).
-		if len(m.root.Children()) > 0 {
-			return syscall.ENOTEMPTY
-		}
-		m.remove()
-		return 0
-	}
 	snap, err := n.fsys.snapshot(ctx, mailbox, immutableTimeout)
 	if err != nil {
 		return n.fsys.errno("list "+mailbox, err)
@@ -105,13 +107,15 @@ func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.E
 	if d.mailbox == nil {
 		return syscall.ENOENT // an implied parent: nothing on the server
 	}
+	if _, drafts := n.fsys.draftsIn(d.mailbox.Name); drafts {
+		return syscall.ENOTEMPTY
+	}
 	if d.selectable() {
 		count, err := n.fsys.backend.MessageCount(ctx, d.mailbox.Name)
 		if err != nil {
 			return n.fsys.errno("rmdir", err)
 		}
-		_, drafts := n.fsys.draftsIn(d.mailbox.Name)
-		if count > 0 || len(n.fsys.pendingIn(d.mailbox.Name)) > 0 || drafts {
+		if count > 0 || len(n.fsys.pendingIn(d.mailbox.Name)) > 0 {
 			return syscall.ENOTEMPTY
 		}
 	}
@@ -179,12 +183,12 @@ func (n *FolderNode) Rename(ctx context.Context, name string, newParent gofs.Ino
 	if child := src.children[name]; child != nil {
 		return n.renameMailbox(ctx, t, name, child, dst, newName)
 	}
+	if src.mailbox != nil && n.fsys.lookupDraft(src.mailbox.Name, name) != nil {
+		return syscall.EPERM // a pending message has nothing to move yet
+	}
 	if src.selectable() {
 		if a := n.fsys.lookupPending(src.mailbox.Name, name); a != nil {
 			return n.renamePending(ctx, a, src, dstDir, newName)
-		}
-		if n.fsys.lookupDraft(src.mailbox.Name, name) != nil {
-			return syscall.EPERM // a pending message has nothing to move yet
 		}
 		if uid, isUID := parseUID(name); isUID {
 			return n.moveMessage(ctx, src, uid, dst, dstDir, newName)
