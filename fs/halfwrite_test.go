@@ -282,8 +282,9 @@ func TestCopyMessageDirectory(t *testing.T) {
 	})
 }
 
-// TestCopyFolderKeepsNoPendingDirectory: a pending message directory
-// that never gets its message.eml goes away and appends nothing.
+// TestPendingMessageDirectoryWithoutMessage: a pending message directory
+// that never gets its message.eml goes away and appends nothing; a
+// mailbox with an all-digit name is made by renaming.
 func TestPendingMessageDirectoryWithoutMessage(t *testing.T) {
 	srv := servers(t)["memory"](t)
 	m := mountServerWith(t, srv, imapfsfs.Options{StageTimeout: 300 * time.Millisecond})
@@ -296,6 +297,15 @@ func TestPendingMessageDirectoryWithoutMessage(t *testing.T) {
 	soon(t, "the pending directory goes away", gone(dir))
 	if c := m.proxy.Commands(); c["APPEND"] != 0 || c["CREATE"] != 0 {
 		t.Errorf("a pending directory without message.eml sent %v", c)
+	}
+	// A mailbox with an all-digit name: made under another, renamed.
+	run(t, "mkdir", filepath.Join(m.mailboxPath("Work"), "y2026"))
+	run(t, "mv", filepath.Join(m.mailboxPath("Work"), "y2026"), filepath.Join(m.mailboxPath("Work"), "2026"))
+	if names := mailboxNames(t, srv); !slices.Contains(names, "Work/2026") {
+		t.Errorf("mailboxes after mkdir and mv: %v, want Work/2026", names)
+	}
+	if got := lines(run(t, "ls", m.mailboxPath("Work"))); !slices.Contains(got, "2026") {
+		t.Errorf("ls Work = %v lacks the mailbox 2026", got)
 	}
 }
 
