@@ -47,6 +47,11 @@ type AppendFile struct {
 	data  []byte
 	opens int // handles not yet released
 	state appendState
+	// dirty says the bytes were written since the file was made or since
+	// the last APPEND of them was tried: only then does a last close
+	// send them (a reader's close of a file the server refused must not
+	// try again).
+	dirty bool
 }
 
 // appendState is where a file stands on its way to the server.
@@ -60,7 +65,9 @@ const (
 
 // appendHandle is the handle of one open of an AppendFile: go-fuse sends
 // RELEASE only for opens that returned a handle.
-type appendHandle struct{ _ byte }
+type appendHandle struct {
+	readOnly bool // cat of a file being written: its close checks nothing
+}
 
 var (
 	_ gofs.NodeGetattrer = (*AppendFile)(nil)
@@ -92,7 +99,7 @@ func (n *FolderNode) Create(ctx context.Context, name string, flags uint32, mode
 	if _, isUID := parseUID(name); isUID || d.children[name] != nil || isVirtualName(name) {
 		return nil, nil, 0, syscall.EEXIST
 	}
-	file := &AppendFile{fsys: n.fsys, mailbox: d.mailbox.Name, name: name, created: time.Now(), opens: 1}
+	file := &AppendFile{fsys: n.fsys, mailbox: d.mailbox.Name, name: name, created: time.Now(), opens: 1, dirty: true}
 	if !n.fsys.addPending(file) {
 		return nil, nil, 0, syscall.EEXIST
 	}
@@ -137,6 +144,7 @@ func (a *AppendFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 		} else {
 			a.data = append(a.data, make([]byte, int(size)-len(a.data))...)
 		}
+		a.dirty = true
 		a.mu.Unlock()
 	}
 	a.attr(&out.Attr)
@@ -144,20 +152,25 @@ func (a *AppendFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 }
 
 func (a *AppendFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	readOnly := flags&syscall.O_ACCMODE == syscall.O_RDONLY
 	a.mu.Lock()
-	if a.state != appendWriting {
+	switch {
+	case a.state == appendDone:
 		a.mu.Unlock()
-		return nil, 0, syscall.ENOENT // sent or going: the name is gone
+		return nil, 0, syscall.ENOENT // the name is gone
+	case a.state == appendSending && !readOnly:
+		a.mu.Unlock()
+		return nil, 0, syscall.EBUSY
 	}
 	a.opens++
-	if flags&syscall.O_TRUNC != 0 {
-		a.data = a.data[:0]
+	if flags&syscall.O_TRUNC != 0 && !readOnly {
+		a.data, a.dirty = a.data[:0], true
 	}
 	a.mu.Unlock()
 	if a.draft != nil {
 		a.draft.opened()
 	}
-	return &appendHandle{}, fuse.FOPEN_DIRECT_IO, 0
+	return &appendHandle{readOnly: readOnly}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (a *AppendFile) Write(ctx context.Context, fh gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
@@ -171,6 +184,7 @@ func (a *AppendFile) Write(ctx context.Context, fh gofs.FileHandle, data []byte,
 		a.data = append(a.data, make([]byte, int(end)-len(a.data))...)
 	}
 	copy(a.data[off:], data)
+	a.dirty = true
 	return uint32(len(data)), 0
 }
 
@@ -188,6 +202,9 @@ func (a *AppendFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, 
 // not RELEASE's: cp of a JPEG fails with EINVAL. An empty file passes
 // (a shell opens before anything is written).
 func (a *AppendFile) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
+	if h, ok := fh.(*appendHandle); ok && h.readOnly {
+		return 0
+	}
 	a.mu.Lock()
 	err := error(nil)
 	if len(a.data) > 0 {
@@ -222,12 +239,12 @@ func (a *AppendFile) Release(ctx context.Context, fh gofs.FileHandle) syscall.Er
 	return a.send(context.WithoutCancel(ctx))
 }
 
-// send appends the file if it is complete: no open handle, not sent yet.
-// An empty file is dropped without an APPEND, a non-message is dropped
-// with EINVAL. On success the name goes away.
+// send appends the file if it is complete: no open handle, written since
+// the last try. An empty file is dropped without an APPEND, a non-message
+// is dropped with EINVAL. On success the name goes away.
 func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 	a.mu.Lock()
-	if a.state != appendWriting || a.opens > 0 {
+	if a.state != appendWriting || a.opens > 0 || !a.dirty {
 		a.mu.Unlock()
 		return 0
 	}
@@ -246,7 +263,7 @@ func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 		a.finish(name)
 		return syscall.EINVAL
 	}
-	a.state = appendSending
+	a.state, a.dirty = appendSending, false
 	a.mu.Unlock()
 
 	_, err = a.fsys.backend.Append(ctx, a.mailbox, msg)
@@ -336,7 +353,13 @@ func (n *FolderNode) renamePending(ctx context.Context, a *AppendFile, src, dstD
 		return 0
 	}
 	a.waitClosed(time.Second)
+	a.mu.Lock()
+	a.dirty = true // a rename to a real name is a request to send
+	a.mu.Unlock()
 	if errno := a.send(ctx); errno != 0 {
+		a.mu.Lock()
+		a.dirty = true // not sent: the next rename tries again
+		a.mu.Unlock()
 		n.fsys.renamePendingName(mailbox, newName, oldName)
 		return errno
 	}

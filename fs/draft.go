@@ -260,7 +260,7 @@ func (d *draftDir) Create(ctx context.Context, name string, flags uint32, mode u
 		if !m.selectable {
 			return nil, nil, 0, syscall.EPERM // a \Noselect directory holds no messages
 		}
-		a := &AppendFile{fsys: m.fsys, mailbox: m.mailbox, name: name, created: time.Now(), opens: 1, draft: m}
+		a := &AppendFile{fsys: m.fsys, mailbox: m.mailbox, name: name, created: time.Now(), opens: 1, dirty: true, draft: m}
 		m.mu.Lock()
 		if m.message != nil {
 			m.mu.Unlock()

@@ -366,8 +366,8 @@ func TestRmdirMailboxSparesMailDeliveredMeanwhile(t *testing.T) {
 }
 
 // TestAppendRefusedKeepsTheFile: an APPEND refused at the last close
-// cannot reach close(2); the file stays under its name, bytes intact, and
-// closing it again retries.
+// cannot reach close(2); the file stays under its name, bytes intact;
+// reading it sends nothing, writing it again retries.
 func TestAppendRefusedKeepsTheFile(t *testing.T) {
 	srv := servers(t)["memory"](t)
 	if err := srv.Create("Gone"); err != nil {
@@ -399,10 +399,18 @@ func TestAppendRefusedKeepsTheFile(t *testing.T) {
 	if got, err := os.ReadFile(path); err != nil || string(got) != msg {
 		t.Fatalf("the refused file: %q, %v; want it kept", got, err)
 	}
+	settle()
+	if n := m.proxy.Commands()["APPEND"]; n != 1 {
+		t.Errorf("reading the refused file sent %d APPEND in all, want the first only", n)
+	}
 	if err := c.Create("Gone", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "cat", path)
+	src := filepath.Join(t.TempDir(), "x.eml")
+	if err := os.WriteFile(src, []byte(msg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "cp", src, path)
 	soon(t, "the retried APPEND", func() bool { return len(uids(t, srv, "Gone")) == 1 })
 	soon(t, "x.eml goes away", gone(path))
 }
