@@ -271,10 +271,14 @@ func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 	if err != nil {
 		a.state = appendWriting
 		a.mu.Unlock()
-		errno := a.fsys.errno(fmt.Sprintf("append %s to %q", name, a.mailbox), err)
-		// Said apart from errno's line, which some refusals lack: at
-		// RELEASE nobody else hears of it.
-		a.fsys.logger.Printf("append %s to %q not done (%v); the file stays under its name", name, a.mailbox, errno)
+		op := fmt.Sprintf("append %s to %q", name, a.mailbox)
+		errno := a.fsys.errno(op, err)
+		if errno == syscall.ENOENT || errno == syscall.EINTR || errno == syscall.EROFS {
+			// errno keeps these out of the status file, as the caller
+			// hears of them; at RELEASE nobody does.
+			a.fsys.errors.note(op, err)
+		}
+		a.fsys.logger.Printf("%s not done (%v); the file stays under its name", op, errno)
 		return errno
 	}
 	a.state, a.data = appendDone, nil

@@ -399,6 +399,9 @@ func TestAppendRefusedKeepsTheFile(t *testing.T) {
 	if got, err := os.ReadFile(path); err != nil || string(got) != msg {
 		t.Fatalf("the refused file: %q, %v; want it kept", got, err)
 	}
+	if status := run(t, "cat", filepath.Join(m.dir, ".imapfs", "status")); !strings.Contains(status, "append x.eml") {
+		t.Errorf("the status file does not tell of the refused APPEND:\n%s", status)
+	}
 	settle()
 	if n := m.proxy.Commands()["APPEND"]; n != 1 {
 		t.Errorf("reading the refused file sent %d APPEND in all, want the first only", n)
