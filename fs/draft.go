@@ -2,7 +2,9 @@ package fs
 
 import (
 	"context"
+	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -19,7 +21,8 @@ import (
 // everything else cp writes there (HEADER, TEXT, the parts, attachments/)
 // is accepted and dropped. Nothing but that APPEND reaches the server. The
 // directory goes away once nothing in it is open or has been used for
-// StageTimeout; once its message is appended it is no longer listed.
+// StageTimeout and the process that made it (cp) has exited; once its
+// message is appended it is no longer listed.
 
 // MessageDraft is one pending message directory.
 type MessageDraft struct {
@@ -29,6 +32,10 @@ type MessageDraft struct {
 	folder  *gofs.Inode
 	root    *draftDir
 	created time.Time
+	// creator is the process that made the directory (cp): while it
+	// runs the directory stays, however long it spends reading the next
+	// file from a slow server.
+	creator uint32
 	// selectable is false in a \Noselect directory: its message.eml is
 	// refused at once, since the server would refuse the APPEND.
 	selectable bool
@@ -88,6 +95,7 @@ func (n *FolderNode) mkdirDraft(ctx context.Context, d *mailboxDir, name string,
 		}
 	}
 	m := &MessageDraft{fsys: n.fsys, mailbox: mailbox, name: name, folder: &n.Inode, created: time.Now(), selectable: d.selectable()}
+	m.creator, _ = callerPID(ctx)
 	m.root = &draftDir{draft: m, top: true}
 	if !n.fsys.addDraft(m) {
 		return nil, syscall.EEXIST
@@ -140,10 +148,10 @@ func (m *MessageDraft) listed() bool {
 }
 
 // expire removes the directory once nothing in it is open or on its way
-// to the server.
+// to the server, and the process that made it has gone.
 func (m *MessageDraft) expire() {
 	m.mu.Lock()
-	busy, message := m.opens > 0, m.message
+	busy, message := m.opens > 0 || processAlive(m.creator), m.message
 	m.mu.Unlock()
 	if message != nil {
 		message.mu.Lock()
@@ -161,6 +169,16 @@ func (m *MessageDraft) expire() {
 		return
 	}
 	m.remove()
+}
+
+// processAlive reports whether pid still runs; false where /proc is
+// missing, so that the directory's idle time alone decides there.
+func processAlive(pid uint32) bool {
+	if pid == 0 {
+		return false
+	}
+	_, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10))
+	return err == nil
 }
 
 // remove forgets the directory and tells the kernel.
