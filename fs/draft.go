@@ -63,22 +63,25 @@ type draftSink struct {
 }
 
 var (
-	_ gofs.NodeLookuper  = (*draftDir)(nil)
-	_ gofs.NodeReaddirer = (*draftDir)(nil)
-	_ gofs.NodeGetattrer = (*draftDir)(nil)
-	_ gofs.NodeSetattrer = (*draftDir)(nil)
-	_ gofs.NodeCreater   = (*draftDir)(nil)
-	_ gofs.NodeMkdirer   = (*draftDir)(nil)
-	_ gofs.NodeUnlinker  = (*draftDir)(nil)
-	_ gofs.NodeRmdirer   = (*draftDir)(nil)
-	_ gofs.NodeRenamer   = (*draftDir)(nil)
+	_ gofs.NodeLookuper   = (*draftDir)(nil)
+	_ gofs.NodeReaddirer  = (*draftDir)(nil)
+	_ gofs.NodeGetattrer  = (*draftDir)(nil)
+	_ gofs.NodeSetattrer  = (*draftDir)(nil)
+	_ gofs.NodeCreater    = (*draftDir)(nil)
+	_ gofs.NodeMkdirer    = (*draftDir)(nil)
+	_ gofs.NodeUnlinker   = (*draftDir)(nil)
+	_ gofs.NodeRmdirer    = (*draftDir)(nil)
+	_ gofs.NodeRenamer    = (*draftDir)(nil)
+	_ gofs.NodeSetxattrer = (*draftDir)(nil)
 
-	_ gofs.NodeGetattrer = (*draftSink)(nil)
-	_ gofs.NodeSetattrer = (*draftSink)(nil)
-	_ gofs.NodeOpener    = (*draftSink)(nil)
-	_ gofs.NodeWriter    = (*draftSink)(nil)
-	_ gofs.NodeReader    = (*draftSink)(nil)
-	_ gofs.NodeReleaser  = (*draftSink)(nil)
+	_ gofs.NodeGetattrer  = (*draftSink)(nil)
+	_ gofs.NodeSetattrer  = (*draftSink)(nil)
+	_ gofs.NodeOpener     = (*draftSink)(nil)
+	_ gofs.NodeWriter     = (*draftSink)(nil)
+	_ gofs.NodeReader     = (*draftSink)(nil)
+	_ gofs.NodeReleaser   = (*draftSink)(nil)
+	_ gofs.NodeSetxattrer = (*draftSink)(nil)
+	_ gofs.NodeSetxattrer = (*AppendFile)(nil)
 )
 
 // mkdirDraft makes a pending message directory in folder d.
@@ -446,4 +449,32 @@ func (f *FS) dropDraft(m *MessageDraft) bool {
 	}
 	delete(f.drafts[m.mailbox], m.name)
 	return true
+}
+
+// Extended attributes on files and directories being written: none are
+// kept. ENOTSUP, unlike go-fuse's default ENODATA, tells cp -p, cp -a and
+// rsync -X that the file system has none, and they carry on.
+
+func (d *draftDir) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (d *draftDir) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (s *draftSink) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (s *draftSink) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (a *AppendFile) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (a *AppendFile) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
 }

@@ -417,3 +417,21 @@ func TestAppendRefusedKeepsTheFile(t *testing.T) {
 	soon(t, "the retried APPEND", func() bool { return len(uids(t, srv, "Gone")) == 1 })
 	soon(t, "x.eml goes away", gone(path))
 }
+
+// TestCopyPreservingAttributes: cp -p and cp -a carry on where the file
+// system keeps no extended attributes (ACLs), and still append once.
+func TestCopyPreservingAttributes(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServerWith(t, srv, imapfsfs.Options{StageTimeout: 300 * time.Millisecond})
+	src := filepath.Join(t.TempDir(), "x.eml")
+	if err := os.WriteFile(src, []byte("From: a@b\nSubject: kept\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := len(uids(t, srv, "Archive"))
+	run(t, "sh", "-c", "cd "+m.dir+" && cp -a INBOX/3 Archive/ && cp -p "+src+" Archive/")
+	soon(t, "two messages appended", func() bool { return len(uids(t, srv, "Archive")) >= before+2 })
+	settle()
+	if n := m.proxy.Commands()["APPEND"]; n != 2 {
+		t.Errorf("%d APPEND sent, want 2", n)
+	}
+}
