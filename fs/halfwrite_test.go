@@ -142,6 +142,16 @@ func TestAppendDotFileOnRename(t *testing.T) {
 		if n := m.proxy.Commands()["APPEND"]; n != 1 {
 			t.Errorf("%d APPEND sent, want 1", n)
 		}
+
+		// A message built with several opens (>>) in a dot-file, then
+		// renamed: one APPEND of all of it.
+		run(t, "sh", "-c", "cd "+inbox+" && echo 'From: a@b' > .z.eml && echo 'Subject: built' >> .z.eml && printf '\\nbody\\n' >> .z.eml && mv .z.eml z.eml")
+		if got := bodies(t, m.srv, "INBOX"); len(got) != before+2 || got[len(got)-1] != "From: a@b\r\nSubject: built\r\n\r\nbody\r\n" {
+			t.Errorf("after >> into a dot-file and mv: %d messages (want %d), last %q", len(got), before+2, got[len(got)-1])
+		}
+		if n := m.proxy.Commands()["APPEND"]; n != 2 {
+			t.Errorf("%d APPEND sent, want 2", n)
+		}
 	})
 }
 
