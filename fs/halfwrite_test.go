@@ -445,3 +445,40 @@ func TestCopyPreservingAttributes(t *testing.T) {
 		t.Errorf("%d APPEND sent, want 2", n)
 	}
 }
+
+// TestRmdirMailboxSparesChildCreatedMeanwhile: a child mailbox created
+// after rmdir's check moves with the private rename (Dovecot; go-imap's
+// memory server renames no children), is found there, and the mailbox is
+// renamed back: ENOTEMPTY, nothing deleted.
+func TestRmdirMailboxSparesChildCreatedMeanwhile(t *testing.T) {
+	all := servers(t)
+	for _, name := range []string{"dovecot-slash", "dovecot-dot"} {
+		t.Run(name, func(t *testing.T) {
+			srv := all[name](t)
+			if err := srv.Create("Kids"); err != nil {
+				t.Fatal(err)
+			}
+			child := "Kids" + string(srv.Delimiter) + "sub"
+			var once sync.Once
+			p := newHookProxy(t, srv.Addr, func(line string) {
+				f := strings.Fields(line)
+				if len(f) > 2 && (strings.EqualFold(f[1], "RENAME") || strings.EqualFold(f[1], "DELETE")) && strings.Contains(f[2], "Kids") {
+					once.Do(func() {
+						if err := srv.Create(child); err != nil {
+							t.Errorf("create %s: %v", child, err)
+						}
+					})
+				}
+			})
+			mt := mountVia(t, srv, p.addr, 30*time.Second, imapfsfs.Options{})
+			if out := fails(t, "rmdir", filepath.Join(mt.dir, "Kids")); !strings.Contains(out, "not empty") {
+				t.Errorf("rmdir while a child is created: %q, want ENOTEMPTY", out)
+			}
+			names := mailboxNames(t, srv)
+			if !slices.Contains(names, "Kids") || !slices.Contains(names, child) ||
+				slices.ContainsFunc(names, func(n string) bool { return strings.Contains(n, "imapfs-") }) {
+				t.Errorf("mailboxes after the refused rmdir: %v", names)
+			}
+		})
+	}
+}
