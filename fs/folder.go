@@ -90,7 +90,7 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 		for _, m := range snap.Messages {
 			name := strconv.FormatUint(uint64(m.UID), 10)
 			if d.children[name] != nil || slices.Contains(drafts, name) {
-				continue // a child mailbox with a numeric name wins
+				continue // a child mailbox or pending message of that name wins
 			}
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 		}

@@ -482,3 +482,18 @@ func TestRmdirMailboxSparesChildCreatedMeanwhile(t *testing.T) {
 		})
 	}
 }
+
+// TestRmdirFolderAfterCopy: the pending directory left by cp -r, once its
+// message is appended, keeps neither listing nor rmdir of its folder.
+func TestRmdirFolderAfterCopy(t *testing.T) {
+	srv := servers(t)["memory"](t)
+	m := mountServer(t, srv)
+	run(t, "mkdir", filepath.Join(m.dir, "Tmp"))
+	run(t, "sh", "-c", "cd "+m.dir+" && cp -r INBOX/5 Tmp/")
+	soon(t, "the message appended", func() bool { return len(uids(t, srv, "Tmp")) == 1 })
+	soon(t, "the pending directory unlisted", func() bool { return len(lines(run(t, "ls", filepath.Join(m.dir, "Tmp")))) == 1 })
+	run(t, "sh", "-c", "rm -rf "+filepath.Join(m.dir, "Tmp")+"/* && rmdir "+filepath.Join(m.dir, "Tmp"))
+	if slices.Contains(mailboxNames(t, srv), "Tmp") {
+		t.Error("Tmp stays")
+	}
+}

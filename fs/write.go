@@ -107,7 +107,9 @@ func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.E
 	if d.mailbox == nil {
 		return syscall.ENOENT // an implied parent: nothing on the server
 	}
-	if _, drafts := n.fsys.draftsIn(d.mailbox.Name); drafts {
+	// A pending message directory whose message is appended is no longer
+	// listed, and does not keep its folder.
+	if drafts, _ := n.fsys.draftsIn(d.mailbox.Name); len(drafts) > 0 {
 		return syscall.ENOTEMPTY
 	}
 	if d.selectable() {
