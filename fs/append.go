@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,19 +22,51 @@ import (
 const maxAppendSize = 256 << 20
 
 // AppendFile is a regular file created in a folder (cp msg.eml INBOX/,
-// cat > INBOX/new.eml). Its bytes are held in memory and, when the file
-// is closed, appended to the mailbox; then the name goes away and the
-// message shows up under its UID.
+// cat > INBOX/new.eml), or the message.eml of a pending message directory
+// (cp -r, draft.go). Its bytes are held in memory and appended to the
+// mailbox once, at the last close (RELEASE): never on FLUSH, which Linux
+// sends on every close(2) of every copy of a descriptor (a shell's
+// children close theirs too). Then the name goes away and the message
+// shows up under its UID.
+//
+// A name starting with "." (rsync's and editors' temporary files) is
+// staged: its bytes stay here, never sent, until it is renamed to a name
+// without the dot, so a killed writer appends nothing. A staged file that
+// is never renamed stays, local to the mount, until rm or unmount.
 type AppendFile struct {
 	gofs.Inode
 	fsys    *FS
 	mailbox string
-	name    string
 	created time.Time
+	// draft is the pending message directory holding this message.eml,
+	// nil for a file written into a folder.
+	draft *MessageDraft
 
 	mu    sync.Mutex
+	name  string
 	data  []byte
-	dirty bool // written since the last append
+	opens int // handles not yet released
+	state appendState
+	// dirty says the bytes were written since the file was made or since
+	// the last APPEND of them was tried: only then does a last close
+	// send them (a reader's close of a file the server refused must not
+	// try again).
+	dirty bool
+}
+
+// appendState is where a file stands on its way to the server.
+type appendState int
+
+const (
+	appendWriting appendState = iota // open for writes; sent at the last release
+	appendSending                    // the APPEND is in flight
+	appendDone                       // appended, refused as no message, or unlinked
+)
+
+// appendHandle is the handle of one open of an AppendFile: go-fuse sends
+// RELEASE only for opens that returned a handle.
+type appendHandle struct {
+	readOnly bool // cat of a file being written: its close checks nothing
 }
 
 var (
@@ -42,8 +76,13 @@ var (
 	_ gofs.NodeWriter    = (*AppendFile)(nil)
 	_ gofs.NodeReader    = (*AppendFile)(nil)
 	_ gofs.NodeFlusher   = (*AppendFile)(nil)
+	_ gofs.NodeReleaser  = (*AppendFile)(nil)
 	_ gofs.NodeCreater   = (*FolderNode)(nil)
 )
+
+// staged reports whether a file of this name waits for a rename before
+// it is appended.
+func staged(name string) bool { return strings.HasPrefix(name, ".") }
 
 // Create starts a new message in a selectable mailbox.
 func (n *FolderNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*gofs.Inode, gofs.FileHandle, uint32, syscall.Errno) {
@@ -57,10 +96,10 @@ func (n *FolderNode) Create(ctx context.Context, name string, flags uint32, mode
 	if !d.selectable() {
 		return nil, nil, 0, syscall.EPERM // no messages in a \Noselect directory
 	}
-	if _, isUID := parseUID(name); isUID || d.children[name] != nil {
+	if _, isUID := parseUID(name); isUID || d.children[name] != nil || isVirtualName(name) {
 		return nil, nil, 0, syscall.EEXIST
 	}
-	file := &AppendFile{fsys: n.fsys, mailbox: d.mailbox.Name, name: name, created: time.Now()}
+	file := &AppendFile{fsys: n.fsys, mailbox: d.mailbox.Name, name: name, created: time.Now(), opens: 1, dirty: true}
 	if !n.fsys.addPending(file) {
 		return nil, nil, 0, syscall.EEXIST
 	}
@@ -69,7 +108,7 @@ func (n *FolderNode) Create(ctx context.Context, name string, flags uint32, mode
 	out.SetAttrTimeout(0)
 	// The node must stay known to go-fuse while the name is pending, even
 	// if the kernel forgets it between two opens.
-	return n.NewPersistentInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), nil, fuse.FOPEN_DIRECT_IO, 0
+	return n.NewPersistentInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), &appendHandle{}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (a *AppendFile) attr(out *fuse.Attr) {
@@ -88,13 +127,18 @@ func (a *AppendFile) Getattr(ctx context.Context, fh gofs.FileHandle, out *fuse.
 }
 
 // Setattr takes truncation (O_TRUNC, truncate(1)); modes and times that cp
-// -p or touch set are accepted and forgotten: the message gets its own.
+// -p, rsync or touch set are accepted and forgotten: the message gets its
+// own.
 func (a *AppendFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	if size, ok := in.GetSize(); ok {
 		if size > maxAppendSize {
 			return syscall.EFBIG
 		}
 		a.mu.Lock()
+		if a.state != appendWriting {
+			a.mu.Unlock()
+			return syscall.EBUSY
+		}
 		if int(size) <= len(a.data) {
 			a.data = a.data[:size]
 		} else {
@@ -108,12 +152,25 @@ func (a *AppendFile) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.S
 }
 
 func (a *AppendFile) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_TRUNC != 0 {
-		a.mu.Lock()
-		a.data, a.dirty = a.data[:0], true
+	readOnly := flags&syscall.O_ACCMODE == syscall.O_RDONLY
+	a.mu.Lock()
+	switch {
+	case a.state == appendDone:
 		a.mu.Unlock()
+		return nil, 0, syscall.ENOENT // the name is gone
+	case a.state == appendSending && !readOnly:
+		a.mu.Unlock()
+		return nil, 0, syscall.EBUSY
 	}
-	return nil, fuse.FOPEN_DIRECT_IO, 0
+	a.opens++
+	if flags&syscall.O_TRUNC != 0 && !readOnly {
+		a.data, a.dirty = a.data[:0], true
+	}
+	a.mu.Unlock()
+	if a.draft != nil {
+		a.draft.opened()
+	}
+	return &appendHandle{readOnly: readOnly}, fuse.FOPEN_DIRECT_IO, 0
 }
 
 func (a *AppendFile) Write(ctx context.Context, fh gofs.FileHandle, data []byte, off int64) (uint32, syscall.Errno) {
@@ -140,45 +197,177 @@ func (a *AppendFile) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, 
 	return fuse.ReadResultData(append([]byte(nil), a.data[off:min(off+int64(len(dest)), int64(len(a.data)))]...)), 0
 }
 
-// Flush runs on close(2): the message is appended then, and close reports
-// whether that worked (cp and shells check it). The name goes away either
-// way: nothing half-written stays behind to be appended later.
+// Flush runs on every close(2), so it appends nothing. It checks what was
+// written so far is a message, since close(2) reports FLUSH's answer and
+// not RELEASE's: cp of a JPEG fails with EINVAL. An empty file passes
+// (a shell opens before anything is written).
 func (a *AppendFile) Flush(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
-	a.mu.Lock()
-	if !a.dirty {
-		a.mu.Unlock()
+	if h, ok := fh.(*appendHandle); ok && h.readOnly {
 		return 0
 	}
-	msg := append([]byte(nil), a.data...)
-	a.dirty = false
+	a.mu.Lock()
+	err := error(nil)
+	if len(a.data) > 0 {
+		err = checkHeader(a.data)
+	}
 	name := a.name
 	a.mu.Unlock()
-
-	defer a.remove(name)
-	msg, err := prepareMessage(msg)
 	if err != nil {
 		a.fsys.logger.Printf("append %s to %q: %v", name, a.mailbox, err)
 		return syscall.EINVAL
 	}
-	if _, err := a.fsys.backend.Append(ctx, a.mailbox, msg); err != nil {
-		return a.fsys.errno("append "+name, err)
-	}
-	a.fsys.forgetSnapshot(a.mailbox)
 	return 0
 }
 
-// remove forgets the pending name and tells the kernel it is gone. This
-// runs in FLUSH, during which the kernel holds no lock on the directory,
-// so the notification can be sent at once: by the time close(2) returns,
-// the name is gone.
-func (a *AppendFile) remove(name string) {
-	if !a.fsys.dropPending(a.mailbox, name) {
+// Release is the last close of one open: when no other open remains, the
+// file is appended, unless its name is staged. Nobody sees this errno
+// (close(2) has returned): a refusal is logged and kept in the status
+// file, and the file stays under its name so that the bytes are not lost.
+func (a *AppendFile) Release(ctx context.Context, fh gofs.FileHandle) syscall.Errno {
+	a.mu.Lock()
+	a.opens--
+	last := a.opens == 0 && !staged(a.name)
+	a.mu.Unlock()
+	if a.draft != nil {
+		a.draft.released()
+	}
+	if !last {
+		return 0
+	}
+	// RELEASE is not interruptible and nobody waits for it: the backend's
+	// own timeout bounds it.
+	return a.send(context.WithoutCancel(ctx))
+}
+
+// send appends the file if it is complete: no open handle, written since
+// the last try. An empty file is dropped without an APPEND, a non-message
+// is dropped with EINVAL. On success the name goes away.
+func (a *AppendFile) send(ctx context.Context) syscall.Errno {
+	a.mu.Lock()
+	if a.state != appendWriting || a.opens > 0 || !a.dirty {
+		a.mu.Unlock()
+		return 0
+	}
+	name := a.name
+	if len(a.data) == 0 {
+		a.state = appendDone
+		a.mu.Unlock()
+		a.finish(name)
+		return 0
+	}
+	msg, err := prepareMessage(a.data)
+	if err != nil {
+		a.state, a.data = appendDone, nil
+		a.mu.Unlock()
+		a.fsys.logger.Printf("append %s to %q: %v; nothing appended", name, a.mailbox, err)
+		a.finish(name)
+		return syscall.EINVAL
+	}
+	a.state, a.dirty = appendSending, false
+	a.mu.Unlock()
+
+	_, err = a.fsys.backend.Append(ctx, a.mailbox, msg)
+	a.mu.Lock()
+	if err != nil {
+		a.state = appendWriting
+		a.mu.Unlock()
+		op := fmt.Sprintf("append %s to %q", name, a.mailbox)
+		errno := a.fsys.errno(op, err)
+		if errno == syscall.ENOENT || errno == syscall.EINTR || errno == syscall.EROFS {
+			// errno keeps these out of the status file, as the caller
+			// hears of them; at RELEASE nobody does.
+			a.fsys.errors.note(op, err)
+		}
+		a.fsys.logger.Printf("%s not done (%v); the file stays under its name", op, errno)
+		return errno
+	}
+	a.state, a.data = appendDone, nil
+	a.mu.Unlock()
+	a.fsys.forgetSnapshot(a.mailbox)
+	a.finish(name)
+	return 0
+}
+
+// waitClosed waits up to d for the file's opens to be released: a writer's
+// close(2) returns before its RELEASE is handled, and mv may come first.
+func (a *AppendFile) waitClosed(d time.Duration) {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		a.mu.Lock()
+		open := a.opens > 0
+		a.mu.Unlock()
+		if !open {
+			return
+		}
+	}
+}
+
+// finish takes the name away once the file is done with: the message has
+// its UID directory now. In a pending message directory the name stays
+// until the directory goes (draft.go).
+func (a *AppendFile) finish(name string) {
+	if a.draft != nil {
+		a.draft.appended()
 		return
 	}
-	if kernelName, parent := a.Parent(); parent != nil {
-		parent.RmChild(kernelName) // it was persistent while pending
-		parent.NotifyEntry(kernelName)
+	if !a.fsys.dropPending(a.mailbox, name, a) {
+		return
 	}
+	// From a goroutine: the caller may be a RENAME, during which the
+	// kernel holds the directory's lock that the notification needs.
+	if _, parent := a.Parent(); parent != nil {
+		go func() {
+			parent.NotifyEntry(name)
+			if parent.GetChild(name) == &a.Inode {
+				parent.RmChild(name)
+			}
+			a.ForgetPersistent() // it was persistent while pending
+		}()
+	}
+}
+
+// renamePending renames a file being written within its folder (rsync's
+// and editors' ".x.tmp" to "x.eml"). A rename to a name without the dot
+// appends the file there and then, if it is closed, so that mv's exit
+// status says whether the message went; if the server refuses, the rename
+// is undone.
+func (n *FolderNode) renamePending(ctx context.Context, a *AppendFile, src, dstDir *mailboxDir, newName string) syscall.Errno {
+	if dstDir.mailbox == nil || dstDir.mailbox.Name != src.mailbox.Name {
+		return syscall.EXDEV // mv copies, and the copy is appended there
+	}
+	if _, isUID := parseUID(newName); isUID || dstDir.children[newName] != nil || isVirtualName(newName) {
+		return syscall.EEXIST
+	}
+	mailbox := src.mailbox.Name
+	a.mu.Lock()
+	oldName := a.name
+	var err error
+	if !staged(newName) && len(a.data) > 0 {
+		err = checkHeader(a.data)
+	}
+	a.mu.Unlock()
+	if err != nil {
+		// Not EINVAL: mv reads that as "a subdirectory of itself".
+		n.fsys.logger.Printf("rename %s to %s in %q: %v", oldName, newName, mailbox, err)
+		return syscall.EBADMSG
+	}
+	if errno := n.fsys.renamePendingName(mailbox, oldName, newName); errno != 0 {
+		return errno
+	}
+	if staged(newName) {
+		return 0
+	}
+	a.waitClosed(time.Second)
+	a.mu.Lock()
+	a.dirty = true // a rename to a real name is a request to send
+	a.mu.Unlock()
+	if errno := a.send(ctx); errno != 0 {
+		a.mu.Lock()
+		a.dirty = true // not sent: the next rename tries again
+		a.mu.Unlock()
+		n.fsys.renamePendingName(mailbox, newName, oldName)
+		return errno
+	}
+	return 0
 }
 
 var errNotMessage = errors.New("not an RFC 5322 message: it does not start with a header field")
@@ -187,30 +376,59 @@ var errNotMessage = errors.New("not an RFC 5322 message: it does not start with 
 // normalises its line endings to CRLF. A leading mbox "From " line, as
 // mail readers save messages, is dropped.
 func prepareMessage(data []byte) ([]byte, error) {
+	if err := checkHeader(data); err != nil {
+		return nil, err
+	}
+	return imapbackend.NormalizeCRLF(dropMboxLine(data)), nil
+}
+
+func dropMboxLine(data []byte) []byte {
 	if bytes.HasPrefix(data, []byte("From ")) {
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[i+1:]
+			return data[i+1:]
 		}
 	}
-	msg := imapbackend.NormalizeCRLF(data)
-	headerEnd := bytes.Index(msg, []byte("\r\n\r\n"))
-	header := msg
-	if headerEnd >= 0 {
-		header = msg[:headerEnd]
-	}
-	lines := bytes.Split(header, []byte("\r\n"))
-	if len(lines) == 0 || !isFieldLine(lines[0]) {
-		return nil, errNotMessage
-	}
-	for _, l := range lines[1:] {
-		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
+	return data
+}
+
+// checkHeader reports whether data starts with a header block: field
+// lines (or folded continuations) up to the first empty line or the end.
+// It reads the header only, so that FLUSH of a large file stays cheap.
+func checkHeader(data []byte) error {
+	data = dropMboxLine(data)
+	for first := true; len(data) > 0; first = false {
+		var line []byte
+		line, data = cutLine(data)
+		if len(line) == 0 {
+			if first {
+				return errNotMessage
+			}
+			break // the end of the header
+		}
+		if !first && (line[0] == ' ' || line[0] == '\t') {
 			continue // folded continuation
 		}
-		if !isFieldLine(l) {
-			return nil, errors.New("not an RFC 5322 message: a header line is not a field")
+		if !isFieldLine(line) {
+			if first {
+				return errNotMessage
+			}
+			return errors.New("not an RFC 5322 message: a header line is not a field")
 		}
 	}
-	return msg, nil
+	return nil
+}
+
+// cutLine splits off the first line, ended by CRLF, LF or a bare CR.
+func cutLine(data []byte) (line, rest []byte) {
+	i := bytes.IndexAny(data, "\r\n")
+	if i < 0 {
+		return data, nil
+	}
+	line, rest = data[:i], data[i+1:]
+	if data[i] == '\r' && len(rest) > 0 && rest[0] == '\n' {
+		rest = rest[1:]
+	}
+	return line, rest
 }
 
 // isFieldLine reports whether l is "Name: value" with an RFC 5322 field
@@ -262,32 +480,62 @@ func (f *FS) pendingIn(mailbox string) []string {
 	return names
 }
 
-func (f *FS) dropPending(mailbox, name string) bool {
+// dropPending forgets a pending name if it still names a.
+func (f *FS) dropPending(mailbox, name string, a *AppendFile) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.pending[mailbox][name] == nil {
+	if f.pending[mailbox][name] != a {
 		return false
 	}
 	delete(f.pending[mailbox], name)
 	return true
 }
 
-// renamePending renames a file being written within its folder (editors
-// and downloaders write "x.tmp" and rename it to "x.eml").
-func (f *FS) renamePending(mailbox, name string, dst *mailboxDir, newName string) bool {
-	if dst.mailbox == nil || dst.mailbox.Name != mailbox {
-		return false // appending moves nothing between folders
+// unlinkPending removes a file being written: it will not be appended,
+// even if it is still open. A file whose APPEND is in flight is busy.
+func (f *FS) unlinkPending(mailbox, name string) (bool, syscall.Errno) {
+	found, a, errno := f.takePending(mailbox, name)
+	if found && errno == 0 {
+		a.ForgetPersistent() // go-fuse drops it with the kernel's FORGET
 	}
+	return found, errno
+}
+
+func (f *FS) takePending(mailbox, name string) (bool, *AppendFile, syscall.Errno) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := f.pending[mailbox][name]
-	if a == nil || f.pending[mailbox][newName] != nil {
-		return false
+	if a == nil {
+		return false, nil, 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state == appendSending {
+		return true, nil, syscall.EBUSY
+	}
+	a.state, a.data = appendDone, nil
+	delete(f.pending[mailbox], name)
+	return true, a, 0
+}
+
+// renamePendingName moves a pending file to a new name in its folder.
+func (f *FS) renamePendingName(mailbox, name, newName string) syscall.Errno {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.pending[mailbox][name]
+	if a == nil {
+		return syscall.ENOENT
+	}
+	if f.pending[mailbox][newName] != nil {
+		return syscall.EEXIST
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state != appendWriting {
+		return syscall.EBUSY
 	}
 	delete(f.pending[mailbox], name)
 	f.pending[mailbox][newName] = a
-	a.mu.Lock()
 	a.name = newName
-	a.mu.Unlock()
-	return true
+	return 0
 }

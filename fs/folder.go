@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -71,6 +72,13 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 	for _, name := range d.names {
 		entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 	}
+	var drafts []string
+	if d.mailbox != nil {
+		drafts, _ = n.fsys.draftsIn(d.mailbox.Name)
+		for _, name := range drafts {
+			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
+		}
+	}
 	if d.selectable() {
 		for _, name := range n.fsys.pendingIn(d.mailbox.Name) {
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
@@ -81,8 +89,8 @@ func (n *FolderNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno
 		}
 		for _, m := range snap.Messages {
 			name := strconv.FormatUint(uint64(m.UID), 10)
-			if d.children[name] != nil {
-				continue // a child mailbox with a numeric name wins
+			if d.children[name] != nil || slices.Contains(drafts, name) {
+				continue // a child mailbox or pending message of that name wins
 			}
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR})
 		}
@@ -97,6 +105,15 @@ func (n *FolderNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut
 	d, errno := n.dir(ctx, immutableTimeout)
 	if errno != 0 {
 		return nil, errno
+	}
+	if d.mailbox != nil && d.children[name] == nil {
+		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
+			m.touch()
+			m.root.attr(&out.Attr)
+			out.SetEntryTimeout(0)
+			out.SetAttrTimeout(0)
+			return &m.root.Inode, 0
+		}
 	}
 	if _, isUID := parseUID(name); d.children[name] == nil && !(isUID && d.selectable()) {
 		if d, errno = n.dir(ctx, n.fsys.listTTL); errno != 0 {

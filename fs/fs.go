@@ -42,6 +42,9 @@ type FS struct {
 	// pending holds files being written into a folder, to be appended on
 	// close: mailbox name -> file name -> file.
 	pending map[string]map[string]*AppendFile
+	// drafts are the pending message directories (cp -r), by mailbox
+	// and name (draft.go).
+	drafts map[string]map[string]*MessageDraft
 	// statuses are the latest STATUS answers, by mailbox name.
 	statuses map[string]*imapbackend.Status
 	// indexes are the .index files built lately, by mailbox name.

@@ -2,11 +2,15 @@ package fs
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"syscall"
 
 	"github.com/emersion/go-imap/v2"
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/imapfs/imapfs/imapbackend"
 )
 
 // The changes a folder accepts: mkdir and rmdir of mailboxes, rmdir of a
@@ -32,8 +36,13 @@ func (n *FolderNode) Mkdir(ctx context.Context, name string, mode uint32, out *f
 	if t.find(n.path()) == nil {
 		return nil, syscall.ENOENT
 	}
-	if d := t.find(n.path()); d.children[name] != nil {
+	d := t.find(n.path())
+	if d.children[name] != nil {
 		return nil, syscall.EEXIST
+	}
+	if _, isUID := parseUID(name); isUID && d.mailbox != nil {
+		// cp -r of a message directory: a message, not a mailbox.
+		return n.mkdirDraft(ctx, d, name, out)
 	}
 	full, ok := t.childName(n.path(), name)
 	if !ok {
@@ -59,6 +68,16 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if child := d.children[name]; child != nil {
 		return n.removeMailbox(ctx, child)
 	}
+	if d.mailbox != nil {
+		if m := n.fsys.lookupDraft(d.mailbox.Name, name); m != nil {
+			// A pending message directory (rm -r of an unfinished cp -r).
+			if len(m.root.Children()) > 0 {
+				return syscall.ENOTEMPTY
+			}
+			m.remove()
+			return 0
+		}
+	}
 	uid, ok := parseUID(name)
 	if !ok || !d.selectable() {
 		return syscall.ENOENT
@@ -79,13 +98,19 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 }
 
 // removeMailbox deletes a mailbox only when it is empty: DELETE would take
-// its messages with it.
+// its messages with it. STATUS answers the common case at once; the
+// backend's delete makes sure of it against mail delivered meanwhile.
 func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.Errno {
 	if len(d.children) > 0 {
 		return syscall.ENOTEMPTY
 	}
 	if d.mailbox == nil {
 		return syscall.ENOENT // an implied parent: nothing on the server
+	}
+	// A pending message directory whose message is appended is no longer
+	// listed, and does not keep its folder.
+	if drafts, _ := n.fsys.draftsIn(d.mailbox.Name); len(drafts) > 0 {
+		return syscall.ENOTEMPTY
 	}
 	if d.selectable() {
 		count, err := n.fsys.backend.MessageCount(ctx, d.mailbox.Name)
@@ -96,7 +121,14 @@ func (n *FolderNode) removeMailbox(ctx context.Context, d *mailboxDir) syscall.E
 			return syscall.ENOTEMPTY
 		}
 	}
+	if strings.EqualFold(d.mailbox.Name, "INBOX") {
+		return syscall.EPERM // IMAP never deletes INBOX
+	}
 	if err := n.fsys.backend.DeleteMailbox(ctx, d.mailbox.Name); err != nil {
+		if errors.Is(err, imapbackend.ErrMailboxNotEmpty) {
+			n.fsys.forgetTree() // a child may have appeared, too
+			return syscall.ENOTEMPTY
+		}
 		return n.fsys.errno("rmdir", err)
 	}
 	n.fsys.forgetTree()
@@ -114,8 +146,10 @@ func (n *FolderNode) Unlink(ctx context.Context, name string) syscall.Errno {
 	if errno != 0 {
 		return errno
 	}
-	if d.selectable() && n.fsys.dropPending(d.mailbox.Name, name) {
-		return 0
+	if d.selectable() {
+		if found, errno := n.fsys.unlinkPending(d.mailbox.Name, name); found {
+			return errno
+		}
 	}
 	if d.children[name] != nil {
 		return syscall.EISDIR
@@ -151,9 +185,12 @@ func (n *FolderNode) Rename(ctx context.Context, name string, newParent gofs.Ino
 	if child := src.children[name]; child != nil {
 		return n.renameMailbox(ctx, t, name, child, dst, newName)
 	}
+	if src.mailbox != nil && n.fsys.lookupDraft(src.mailbox.Name, name) != nil {
+		return syscall.EPERM // a pending message has nothing to move yet
+	}
 	if src.selectable() {
-		if n.fsys.renamePending(src.mailbox.Name, name, dstDir, newName) {
-			return 0
+		if a := n.fsys.lookupPending(src.mailbox.Name, name); a != nil {
+			return n.renamePending(ctx, a, src, dstDir, newName)
 		}
 		if uid, isUID := parseUID(name); isUID {
 			return n.moveMessage(ctx, src, uid, dst, dstDir, newName)

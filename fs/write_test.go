@@ -346,6 +346,9 @@ func TestAppendByCopyingAFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		run(t, "cp", src, m.mailboxPath(work)+"/")
+		// The APPEND goes at RELEASE, which close(2) does not wait for.
+		soon(t, "note.eml appended", func() bool { return len(uids(t, m.srv, work)) > len(before) })
+		soon(t, "note.eml goes away", gone(filepath.Join(m.mailboxPath(work), "note.eml")))
 		after := uids(t, m.srv, work)
 		if len(after) != len(before)+1 {
 			t.Fatalf("Work has %d messages after cp, want %d", len(after), len(before)+1)
@@ -366,10 +369,13 @@ func TestAppendByCopyingAFile(t *testing.T) {
 		}
 		// A shell redirection works the same way.
 		run(t, "sh", "-c", "printf 'Subject: from a shell\\n\\nhi\\n' > "+m.mailboxPath(work)+"/new.eml")
+		soon(t, "new.eml appended", func() bool { return len(uids(t, m.srv, work)) > len(after) })
+		settle()
 		if n := len(uids(t, m.srv, work)); n != len(after)+1 {
 			t.Errorf("after cat >: %d messages, want %d", n, len(after)+1)
 		}
 		// Not a message: refused at close, nothing appended, no name left.
+		settle()
 		junk := filepath.Join(t.TempDir(), "photo.jpg")
 		os.WriteFile(junk, []byte("\xff\xd8\xff\xe0 not a mail message\n"), 0o644)
 		if out := fails(t, "cp", junk, m.mailboxPath(work)+"/"); !strings.Contains(out, "Invalid argument") {
@@ -378,9 +384,7 @@ func TestAppendByCopyingAFile(t *testing.T) {
 		if n := len(uids(t, m.srv, work)); n != len(after)+1 {
 			t.Errorf("a non-message was appended: %d messages", n)
 		}
-		if _, err := os.Stat(filepath.Join(m.mailboxPath(work), "photo.jpg")); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("the refused file's name stays: %v", err)
-		}
+		soon(t, "the refused file's name goes away", gone(filepath.Join(m.mailboxPath(work), "photo.jpg")))
 	})
 }
 

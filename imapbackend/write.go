@@ -3,8 +3,11 @@ package imapbackend
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -58,7 +61,7 @@ func (b *Backend) DeleteMessage(ctx context.Context, mailbox string, uidValidity
 
 func expungeOne(c *conn, uid imap.UID) error {
 	set := imap.UIDSetNum(uid)
-	uidPlus := c.client.Caps().Has(imap.CapUIDPlus) || c.client.Caps().Has(imap.CapIMAP4rev2)
+	uidPlus := hasUIDPlus(c)
 	if !uidPlus {
 		if others, err := deletedOtherThan(c, uid); err != nil {
 			return err
@@ -91,6 +94,11 @@ func expungeOne(c *conn, uid imap.UID) error {
 	return nil
 }
 
+// hasUIDPlus reports whether one message can be expunged alone (UID EXPUNGE).
+func hasUIDPlus(c *conn) bool {
+	return c.client.Caps().Has(imap.CapUIDPlus) || c.client.Caps().Has(imap.CapIMAP4rev2)
+}
+
 // deletedOtherThan reports whether a message other than uid carries \Deleted.
 func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 	data, err := c.client.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
@@ -109,7 +117,8 @@ func deletedOtherThan(c *conn, uid imap.UID) (bool, error) {
 
 // MoveMessage moves one message to dest and returns its new UID there (0
 // when the server does not say). It uses UID MOVE; without MOVE, UID COPY,
-// and only once the copy succeeded, DeleteMessage's safe delete.
+// and only once the copy succeeded, DeleteMessage's safe delete. Without
+// UIDPLUS as well, the safety of that delete is checked before copying.
 func (b *Backend) MoveMessage(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, dest string) (imap.UID, error) {
 	what := fmt.Sprintf("move message %d of %q to %q", uid, mailbox, dest)
 	if err := b.writable(what); err != nil {
@@ -134,6 +143,16 @@ func (b *Backend) MoveMessage(ctx context.Context, mailbox string, uidValidity u
 			}
 			newUID = firstUID(data.DestUIDs)
 			return nil
+		}
+		// Without UIDPLUS the delete after the copy is a plain EXPUNGE,
+		// refused while another message is \Deleted: refuse before
+		// copying, or each attempt would leave one more copy behind.
+		if !hasUIDPlus(c) {
+			if others, err := deletedOtherThan(c, uid); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			} else if others {
+				return fmt.Errorf("%s: %w", what, ErrOthersDeleted)
+			}
 		}
 		b.logf("uid copy %q %d %q", mailbox, uid, dest)
 		data, err := c.client.Copy(set, dest).Wait()
@@ -227,12 +246,108 @@ func (b *Backend) CreateMailbox(ctx context.Context, name string) error {
 	})
 }
 
-// DeleteMailbox deletes a mailbox (DELETE). Callers check that it is empty:
-// the server would delete its messages with it.
+// ErrMailboxNotEmpty is returned (wrapped) by DeleteMailbox when the
+// mailbox holds messages or child mailboxes.
+var ErrMailboxNotEmpty = errors.New("mailbox is not empty")
+
+// DeleteMailbox deletes a mailbox if it is empty, atomically against mail
+// delivered meanwhile: DELETE takes a mailbox's messages with it, and a
+// message may arrive between any check and the DELETE. So the mailbox is
+// first renamed to a private name nobody delivers to, checked there
+// (STATUS MESSAGES, LIST of children), and deleted only if empty;
+// otherwise it is renamed back and ErrMailboxNotEmpty returned. A mailbox
+// that cannot hold messages (\Noselect) is deleted at once. INBOX cannot
+// be deleted (RENAME INBOX would move its messages instead).
 func (b *Backend) DeleteMailbox(ctx context.Context, name string) error {
-	return b.mailboxCommand(ctx, "delete mailbox", name, func(c *conn) error {
-		return c.client.Delete(name).Wait()
+	what := fmt.Sprintf("delete mailbox %q", name)
+	if err := b.writable(what); err != nil {
+		return err
+	}
+	if strings.EqualFold(name, "INBOX") {
+		return fmt.Errorf("%s: INBOX cannot be deleted", what)
+	}
+	// Not retried on a lost connection: a RENAME that took effect before
+	// the connection broke would leave the mailbox under its private name.
+	return b.doOnce(ctx, "", false, func(c *conn) error {
+		if err := leaveSelected(c); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		list, err := c.client.List("", name, nil).Collect()
+		if err != nil {
+			return fmt.Errorf("%s: list: %w", what, err)
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("%s: %w", what, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "no such mailbox"})
+		}
+		if hasAttr(list[0].Attrs, imap.MailboxAttrNoSelect) {
+			b.logf("delete %q", name)
+			if err := c.client.Delete(name).Wait(); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			return nil
+		}
+		private := privateName(name, list[0].Delim)
+		b.logf("rename %q %q, to delete it if empty", name, private)
+		if err := c.client.Rename(name, private, nil).Wait(); err != nil {
+			return fmt.Errorf("%s: rename to %q: %w", what, private, err)
+		}
+		empty, err := mailboxEmpty(c, private, list[0].Delim)
+		if err == nil && empty {
+			b.logf("delete %q", private)
+			if err = c.client.Delete(private).Wait(); err == nil {
+				return nil
+			}
+		}
+		b.logf("rename %q %q, not deleted", private, name)
+		if rerr := c.client.Rename(private, name, nil).Wait(); rerr != nil {
+			return fmt.Errorf("%s: its content is kept under the name %q, renaming it back failed: %w", what, private, rerr)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return fmt.Errorf("%s: %w", what, ErrMailboxNotEmpty)
 	})
+}
+
+// privateName is a name beside mailbox that no one delivers to.
+func privateName(mailbox string, delim rune) string {
+	var r [6]byte
+	rand.Read(r[:])
+	private := "imapfs-rmdir-" + hex.EncodeToString(r[:])
+	if delim != 0 {
+		if i := strings.LastIndex(mailbox, string(delim)); i >= 0 {
+			return mailbox[:i+1] + private
+		}
+	}
+	return private
+}
+
+// mailboxEmpty reports whether mailbox holds no message and no child.
+func mailboxEmpty(c *conn, mailbox string, delim rune) (bool, error) {
+	data, err := c.client.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil {
+		return false, fmt.Errorf("status %q: %w", mailbox, err)
+	}
+	if data.NumMessages == nil || *data.NumMessages > 0 {
+		return false, nil
+	}
+	if delim == 0 {
+		return true, nil
+	}
+	children, err := c.client.List("", mailbox+string(delim)+"*", nil).Collect()
+	if err != nil {
+		return false, fmt.Errorf("list children of %q: %w", mailbox, err)
+	}
+	return len(children) == 0, nil
+}
+
+func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(want)) {
+			return true
+		}
+	}
+	return false
 }
 
 // RenameMailbox renames a mailbox (RENAME), children included.
@@ -254,12 +369,8 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 		return err
 	}
 	return b.do(ctx, "", false, func(c *conn) error {
-		if c.selected != "" {
-			// UNSELECT closes without expunging (CLOSE would expunge).
-			if err := c.client.Unselect().Wait(); err != nil {
-				return fmt.Errorf("%s: unselect: %w", what, err)
-			}
-			c.selected = ""
+		if err := leaveSelected(c); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		b.logf("%s", what)
 		if err := op(c); err != nil {
@@ -267,6 +378,20 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 		}
 		return nil
 	})
+}
+
+// leaveSelected unselects the connection's mailbox: servers differ in what
+// they do to a session whose selected mailbox is renamed or deleted.
+// UNSELECT closes without expunging (CLOSE would expunge).
+func leaveSelected(c *conn) error {
+	if c.selected == "" {
+		return nil
+	}
+	if err := c.client.Unselect().Wait(); err != nil {
+		return fmt.Errorf("unselect: %w", err)
+	}
+	c.selected = ""
+	return nil
 }
 
 // MessageCount returns how many messages a mailbox holds (STATUS MESSAGES).
