@@ -516,6 +516,11 @@ func TestSearchFreshAfterChangesThroughTheMount(t *testing.T) {
 				t.Fatal(err)
 			}
 			run(t, "cp", src, inbox+"/")
+			// The APPEND goes out at the file's release, which close(2)
+			// does not wait for.
+			eventually(t, 5*time.Second, "the copied message on the server", func() bool {
+				return len(serverSearch(t, m.srv, "INBOX", "FROM bob")) == 1
+			})
 			want := uidNames(serverSearch(t, m.srv, "INBOX", "FROM bob"))
 			if got := lsSearch(t, q); len(want) != 1 || !slices.Equal(got, want) {
 				t.Errorf("ls %s right after cp of a new message = %v, server has %v", q, got, want)

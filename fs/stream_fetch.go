@@ -99,9 +99,10 @@ func (s *fileStream) chunk(ctx context.Context, i int64, run int64) ([]byte, err
 			}
 		} else {
 			// The window goes on after its first chunk is in, for the
-			// reads to come, while this one returns.
-			go s.fetch(ctx, first, calls)
+			// reads to come, while this one returns. The fetch lets go
+			// of each call as it completes it, so take this one first.
 			call = calls[0]
+			go s.fetch(ctx, first, calls)
 		}
 	}
 	<-call.done
