@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,39 +183,13 @@ func TestHostileHugeLiteral(t *testing.T) {
 		}
 		return nil
 	}}
-	grown := peakRSS(t)
+	grown := imaptest.PeakRSS(t)
 	_, m := mountHostile(t, imapfsfs.Options{Cache: cache.New(16 << 20)}, inbox)
 	expectFails(t, 3*hostileTimeout, "Input/output error", "cat", filepath.Join(m.dir, "INBOX", "2", "HEADER"))
 	expectWorks(t, m.dir)
 	if g := grown(); g > 128<<20 {
 		t.Errorf("peak RSS grew by %d MiB with a 16 MiB cache, want at most 128", g>>20)
 	}
-}
-
-// peakRSS resets the process's peak resident set (Linux: clear_refs 5)
-// and returns a function that reads how far it grew since, in bytes.
-func peakRSS(t *testing.T) func() int64 {
-	t.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		t.Skipf("cannot reset the peak RSS: %v", err)
-	}
-	read := func() int64 {
-		status, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-		t.Fatal("no VmHWM in /proc/self/status")
-		return 0
-	}
-	runtime.GC()
-	base := read()
-	return func() int64 { return read() - base }
 }
 
 // Issue 15, case 9: on the IDLE connection an EXISTS storm drove ~700

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -183,32 +182,6 @@ func TestHostileExistsStormIdleRate(t *testing.T) {
 	checkStillWorks(t, b)
 }
 
-// peakRSS resets the process's peak resident set (Linux: clear_refs 5)
-// and returns a function that reads how far it grew since, in bytes.
-func peakRSS(t *testing.T) func() int64 {
-	t.Helper()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		t.Skipf("cannot reset the peak RSS: %v", err)
-	}
-	read := func() int64 {
-		status, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-		t.Fatal("no VmHWM in /proc/self/status")
-		return 0
-	}
-	runtime.GC()
-	base := read()
-	return func() int64 { return read() - base }
-}
-
 // Issue 15, case 10: an ESEARCH answer "ALL 1:300000000" (50 bytes) took
 // 3.26 GB. Now a set larger than the mailbox is refused before it is
 // expanded: the search fails cleanly and memory stays flat.
@@ -219,7 +192,7 @@ func TestHostileSearchRange(t *testing.T) {
 		r.OK()
 	})
 	b := openHostile(t, h)
-	grown := peakRSS(t)
+	grown := imaptest.PeakRSS(t)
 	_, uids, err := b.Search(context.Background(), "INBOX", nil)
 	if !errors.Is(err, imapbackend.ErrHostileResponse) {
 		t.Errorf("search answered with 300,000,000 UIDs for 3 messages: %d UIDs, %v; want ErrHostileResponse", len(uids), err)
@@ -268,7 +241,7 @@ func TestHostileHugeLiteral(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	grown := peakRSS(t)
+	grown := imaptest.PeakRSS(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*hostileTimeout)
 	defer cancel()
 	_, err = b.FetchSection(ctx, "INBOX", 0, 2, "HEADER", nil)
