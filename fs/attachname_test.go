@@ -235,3 +235,17 @@ func FuzzAttachmentNames(f *testing.F) {
 		checkAttachmentNames(t, parts, attachmentNames(parts))
 	})
 }
+
+// TestAttachmentNamesBounded: a message of more parts than attachments/
+// lists names the first maxAttachments, in part order.
+func TestAttachmentNamesBounded(t *testing.T) {
+	parts := make([]imapbackend.Part, maxAttachments+5)
+	for i := range parts {
+		parts[i] = imapbackend.Part{Section: strconv.Itoa(i + 1), MediaType: "image/png", Filename: "x.png"}
+	}
+	x := attachmentNames(parts)
+	checkAttachmentNames(t, parts, x)
+	if last := x.list[len(x.list)-1].name; last != "x ("+strconv.Itoa(maxAttachments)+").png" {
+		t.Errorf("last name %q", last)
+	}
+}
