@@ -17,7 +17,8 @@ import (
 // gives them, sizes left true or one of them made to lie by delta. Every
 // part CutParts returns must be a sub-slice of the TEXT, of a leaf
 // section the structure has, exactly the size the structure gives; and
-// while the sizes are true, the server's BODY[section] byte for byte.
+// while the sizes are true, the server's BODY[section] byte for byte,
+// wherever the server's BODY[section] has the size its BODYSTRUCTURE says.
 func FuzzCutParts(f *testing.F) {
 	fs.WalkDir(imapfs.SampleMail, ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, ".eml") {
@@ -70,6 +71,12 @@ func FuzzCutParts(f *testing.F) {
 				continue
 			}
 			server := imapserver.ExtractBodySection(bytes.NewReader(msg), &imap.FetchItemBodySection{Part: part.Path})
+			if int64(len(server)) != part.Size {
+				// The server disagrees with itself (go-imap takes "multipart"
+				// without a subtype as multipart in BODYSTRUCTURE, not in
+				// BODY[n]): no truth to compare with.
+				continue
+			}
 			if !bytes.Equal(b, server) {
 				t.Errorf("part %s cut as %q, the server's is %q", section, b, server)
 			}
