@@ -27,8 +27,18 @@ var (
 	_ gofs.NodeUnlinker       = (*AttachmentsNode)(nil)
 )
 
-func (m *MessageNode) lookupAttachments(ctx context.Context, st *imapbackend.Structure, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if len(attachmentNames(st.Parts)) == 0 || m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
+// attachments returns the message's structure and its attachments, named
+// the first time any of them is asked for (see namedAttachments).
+func (m *MessageNode) attachments(ctx context.Context) (*imapbackend.Structure, *attachmentIndex, error) {
+	e, err := m.structEntry(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.st, e.names.get(e.st.Parts), nil
+}
+
+func (m *MessageNode) lookupAttachments(ctx context.Context, list *attachmentIndex, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if len(list.list) == 0 || m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
 		return nil, syscall.ENOENT
 	}
 	m.attr(&out.Attr)
@@ -48,21 +58,21 @@ func (a *AttachmentsNode) Getattr(ctx context.Context, fh gofs.FileHandle, out *
 	return 0
 }
 
-func (a *AttachmentsNode) list(ctx context.Context) ([]attachment, syscall.Errno) {
-	st, err := a.msg.structure(ctx)
+func (a *AttachmentsNode) list(ctx context.Context) (*imapbackend.Structure, *attachmentIndex, syscall.Errno) {
+	st, list, err := a.msg.attachments(ctx)
 	if err != nil {
-		return nil, a.msg.fsys.errno(a.msg.describe(), err)
+		return nil, nil, a.msg.fsys.errno(a.msg.describe(), err)
 	}
-	return attachmentNames(st.Parts), 0
+	return st, list, 0
 }
 
 func (a *AttachmentsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	list, errno := a.list(ctx)
+	_, list, errno := a.list(ctx)
 	if errno != 0 {
 		return nil, errno
 	}
-	var entries []fuse.DirEntry
-	for _, at := range list {
+	entries := make([]fuse.DirEntry, 0, len(list.list))
+	for _, at := range list.list {
 		if !a.msg.stage.hidden(dirAttachments+"/"+at.name, a.msg.fsys.stageTimeout) {
 			entries = append(entries, fuse.DirEntry{Name: at.name, Mode: syscall.S_IFREG})
 		}
@@ -71,39 +81,33 @@ func (a *AttachmentsNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.
 }
 
 func (a *AttachmentsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	list, errno := a.list(ctx)
+	st, list, errno := a.list(ctx)
 	if errno != 0 {
 		return nil, errno
 	}
 	if a.msg.stage.hidden(dirAttachments+"/"+name, a.msg.fsys.stageTimeout) {
 		return nil, syscall.ENOENT
 	}
-	for _, at := range list {
-		if at.name != name {
-			continue
-		}
-		st, err := a.msg.structure(ctx)
-		if err != nil {
-			return nil, a.msg.fsys.errno(a.msg.describe(), err)
-		}
-		file := &SectionFile{msg: a.msg, section: at.part.Section, part: at.part}
-		var existing *gofs.Inode
-		if child := a.GetChild(name); child != nil {
-			if f, ok := child.Operations().(*SectionFile); ok {
-				existing, file = child, f
-			}
-		}
-		if err := file.attr(ctx, st, &out.Attr); err != nil {
-			return nil, a.msg.fsys.errno(file.describe(), err)
-		}
-		out.SetAttrTimeout(immutableTimeout)
-		out.SetEntryTimeout(immutableTimeout)
-		if existing != nil {
-			return existing, 0
-		}
-		return a.NewInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
+	part := list.byName[name]
+	if part == nil {
+		return nil, syscall.ENOENT
 	}
-	return nil, syscall.ENOENT
+	file := &SectionFile{msg: a.msg, section: part.Section, part: part}
+	var existing *gofs.Inode
+	if child := a.GetChild(name); child != nil {
+		if f, ok := child.Operations().(*SectionFile); ok {
+			existing, file = child, f
+		}
+	}
+	if err := file.attr(ctx, st, &out.Attr); err != nil {
+		return nil, a.msg.fsys.errno(file.describe(), err)
+	}
+	out.SetAttrTimeout(immutableTimeout)
+	out.SetEntryTimeout(immutableTimeout)
+	if existing != nil {
+		return existing, 0
+	}
+	return a.NewInode(ctx, file, gofs.StableAttr{Mode: syscall.S_IFREG}), 0
 }
 
 // OpendirHandle and Unlink take part in a whole-message removal (see

@@ -70,15 +70,25 @@ func (m *MessageNode) flightKey(section string) string {
 // structure returns the message's MIME structure, fetching it once (or
 // finding it read ahead).
 func (m *MessageNode) structure(ctx context.Context) (*imapbackend.Structure, error) {
+	e, err := m.structEntry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.st, nil
+}
+
+// structEntry is structure with what is kept beside it (sizes, attachment
+// names).
+func (m *MessageNode) structEntry(ctx context.Context) (*structEntry, error) {
 	if e := m.entry.Load(); e != nil {
-		return e.st, nil
+		return e, nil
 	}
 	e, err := m.fsys.prefetch.structure(ctx, m.mailbox, m.uidValidity, m.info)
 	if err != nil {
 		return nil, err
 	}
 	m.entry.Store(e)
-	return e.st, nil
+	return e, nil
 }
 
 // partSize is the decoded size of a part, if known: read, told by the
@@ -110,7 +120,7 @@ func convertsCharset(p imapbackend.Part) bool {
 }
 
 func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	st, err := m.structure(ctx)
+	st, attachments, err := m.attachments(ctx)
 	if err != nil {
 		return nil, m.fsys.errno(m.describe(), err)
 	}
@@ -120,7 +130,7 @@ func (m *MessageNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errn
 			entries = append(entries, fuse.DirEntry{Name: name, Mode: syscall.S_IFREG})
 		}
 	}
-	if len(attachmentNames(st.Parts)) > 0 && !m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
+	if len(attachments.list) > 0 && !m.stage.hidden(dirAttachments, m.fsys.stageTimeout) {
 		entries = append(entries, fuse.DirEntry{Name: dirAttachments, Mode: syscall.S_IFDIR})
 	}
 	return gofs.NewListDirStream(entries), 0
@@ -161,7 +171,11 @@ func (m *MessageNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 		return nil, syscall.ENOENT
 	}
 	if name == dirAttachments {
-		return m.lookupAttachments(ctx, st, out)
+		_, attachments, err := m.attachments(ctx)
+		if err != nil {
+			return nil, m.fsys.errno(m.describe(), err)
+		}
+		return m.lookupAttachments(ctx, attachments, out)
 	}
 	file := &SectionFile{msg: m, section: name}
 	switch name {

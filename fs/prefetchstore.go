@@ -16,6 +16,7 @@ import (
 type structEntry struct {
 	st    *imapbackend.Structure
 	sizes sync.Map // section -> int64
+	names namedAttachments
 }
 
 // itemKey names one thing read ahead: the structure (kindStructure) or a

@@ -17,13 +17,20 @@ import (
 // turn. The result shares text's memory.
 //
 // The body of a message that is not multipart is its part 1 (RFC 3501,
-// 6.4.5): that part is the whole TEXT, when the sizes agree.
+// 6.4.5): that part is the whole TEXT, when the sizes agree. A multipart
+// TEXT with a bare LF is not cut (see hasBareLF's caller).
 func CutParts(st *Structure, text []byte) map[string][]byte {
 	mp, ok := st.Body.(*imap.BodyStructureMultiPart)
 	if !ok {
 		if len(st.Parts) > 0 && st.Parts[0].Section == "1" && st.Parts[0].Size == int64(len(text)) {
 			return map[string][]byte{"1": text}
 		}
+		return nil
+	}
+	if hasBareLF(text) {
+		// Servers that keep bare LFs disagree on where such a part's header
+		// ends and which lines are delimiters, and a cut of the wrong bytes
+		// can still have the right size: leave these to be fetched by section.
 		return nil
 	}
 	sizes := make(map[string]int64, len(st.Parts))
@@ -83,6 +90,22 @@ func cutMessage(out map[string][]byte, sizes map[string]int64, body imap.BodyStr
 			}
 		}
 	}
+}
+
+// hasBareLF reports whether b has a line feed without a carriage return
+// before it.
+func hasBareLF(b []byte) bool {
+	for i := bytes.IndexByte(b, '\n'); i >= 0; {
+		if i == 0 || b[i-1] != '\r' {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // splitMultipart returns the body parts of a multipart body: what lies
