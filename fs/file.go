@@ -36,7 +36,8 @@ type SectionFile struct {
 	corrected atomic.Bool
 
 	// Streaming (stream.go): the chunks in flight, shared by every open,
-	// and whether the server refused to decode the part in windows.
+	// and whether a window found the file's bytes not to fit its size, so
+	// that it is fetched whole from then on.
 	streamMu sync.Mutex
 	stream   *fileStream
 	noStream atomic.Bool
