@@ -78,6 +78,9 @@ func refusalErrno(e *imap.Error) syscall.Errno {
 		return syscall.EACCES // Cyrus: "NO Permission denied"
 	case strings.Contains(text, "invalid mailbox name"), strings.Contains(text, "invalid name"):
 		return syscall.EINVAL // Courier: "NO Invalid mailbox name"
+	case strings.Contains(text, "doesn't exist"), strings.Contains(text, "does not exist"),
+		strings.Contains(text, "no such mailbox"):
+		return syscall.ENOENT // Dovecot's SELECT, Cyrus: "NO Mailbox does not exist"
 	}
 	return syscall.EIO
 }

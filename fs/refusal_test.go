@@ -33,6 +33,7 @@ var refusals = []struct {
 	{"permission denied", "", "Permission denied", syscall.EACCES}, // Cyrus
 	{"OVERQUOTA", imap.ResponseCodeOverQuota, "Quota exceeded (mailbox for user is full)", syscall.EDQUOT},
 	{"NONEXISTENT", imap.ResponseCodeNonExistent, "Mailbox doesn't exist", syscall.ENOENT},
+	{"does not exist", "", "Mailbox does not exist", syscall.ENOENT}, // Cyrus
 	{"ALREADYEXISTS", imap.ResponseCodeAlreadyExists, "Mailbox already exists", syscall.EEXIST},
 	{"other", "", "Error in IMAP command", syscall.EIO},
 }
@@ -155,4 +156,40 @@ func TestAppendRefusedBeforeLiteral(t *testing.T) {
 		t.Errorf("a refusal was logged as a connection problem:\n%s", out)
 	}
 	expectWorks(t, m.dir)
+}
+
+// TestRefusalErrnoDovecot: a real server's refusals through the mount.
+// Dovecot refuses a name starting with '~' with [CANNOT] (EINVAL), and the
+// RENAME of a folder deleted by another client with [NONEXISTENT]
+// (ENOENT: the mount's list, kept for ListTTL, still had it).
+func TestRefusalErrnoDovecot(t *testing.T) {
+	srv := imaptest.NewDovecot(t, imaptest.DovecotOptions{Delimiter: '/'})
+	if err := srv.Create("Victim"); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	m := mountServerWith(t, srv, imapfsfs.Options{ListTTL: time.Hour, Logger: log.New(&logs, "", 0)})
+	err := os.Mkdir(filepath.Join(m.dir, "~x"), 0o755)
+	if !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("mkdir ~x on Dovecot: got %v, want %v", err, syscall.EINVAL)
+	}
+	if !strings.Contains(logs.String(), "Begins with '~'") {
+		t.Errorf("the log lacks Dovecot's reason for refusing ~x:\n%s", logs.String())
+	}
+	run(t, "ls", m.dir) // the mount's list now holds Victim
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Delete("Victim").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	err = os.Rename(filepath.Join(m.dir, "Victim"), filepath.Join(m.dir, "Renamed"))
+	if !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("mv of a folder deleted elsewhere on Dovecot: got %v, want %v", err, syscall.ENOENT)
+	}
+	if !strings.Contains(logs.String(), "Mailbox doesn't exist: Victim") {
+		t.Errorf("the log lacks Dovecot's reason for refusing the RENAME:\n%s", logs.String())
+	}
 }
