@@ -272,9 +272,9 @@ func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 		a.state = appendWriting
 		a.mu.Unlock()
 		op := fmt.Sprintf("append %s to %q", name, a.mailbox)
-		errno := a.fsys.errno(op, err)
-		if errno == syscall.ENOENT || errno == syscall.EINTR || errno == syscall.EROFS {
-			// errno keeps these out of the status file, as the caller
+		errno, noted := a.fsys.report(op, err)
+		if !noted {
+			// report keeps these out of the status file, as the caller
 			// hears of them; at RELEASE nobody does.
 			a.fsys.errors.note(op, err)
 		}

@@ -246,6 +246,28 @@ func (f *FS) dropMailbox(mailbox string) {
 	f.prefetch.dropMailbox(mailbox)
 }
 
+// forgetMailbox drops everything held for a mailbox deleted on the server
+// by another client, so that the poll stops checking it, and tells the
+// kernel its directory is gone.
+func (f *FS) forgetMailbox(mailbox string) {
+	f.mu.Lock()
+	delete(f.snaps, mailbox)
+	delete(f.statuses, mailbox)
+	delete(f.indexes, mailbox)
+	delete(f.liveSince, mailbox)
+	dir := f.folders[mailbox]
+	delete(f.folders, mailbox)
+	f.mu.Unlock()
+	f.cache.DropMailbox(mailbox)
+	f.prefetch.dropMailbox(mailbox)
+	if dir == nil {
+		return
+	}
+	if name, parent := dir.Parent(); parent != nil {
+		notify(parent, name)
+	}
+}
+
 // treeTTL is how long a listing reuses the mailbox list. Mailboxes come
 // and go far more rarely than mail, a lookup of a name the list lacks asks
 // again at once, and the poll re-reads the list: a second `ls` or

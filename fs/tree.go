@@ -66,6 +66,23 @@ func (d *mailboxDir) sortAll() {
 	}
 }
 
+// has reports whether the server listed a mailbox of that name.
+func (t *mailboxTree) has(mailbox string) bool {
+	var walk func(d *mailboxDir) bool
+	walk = func(d *mailboxDir) bool {
+		if d.mailbox != nil && d.mailbox.Name == mailbox {
+			return true
+		}
+		for _, c := range d.children {
+			if walk(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(t.root)
+}
+
 // find returns the directory at path, escaped names joined by "/" ("" is
 // the root), or nil.
 func (t *mailboxTree) find(path string) *mailboxDir {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/imapfs/imapfs/imapbackend"
 )
 
@@ -67,7 +69,27 @@ func (f *FS) refresh(ctx context.Context, mailbox string, checkStatus bool) {
 	if !listed {
 		return
 	}
-	if _, err := f.reload(ctx, mailbox, s, checkStatus); err != nil && ctx.Err() == nil {
-		f.logger.Printf("check %q for changes: %v", mailbox, err)
+	_, err := f.reload(ctx, mailbox, s, checkStatus)
+	if err == nil || ctx.Err() != nil {
+		return
 	}
+	if f.goneFromServer(ctx, mailbox, err) {
+		f.logger.Printf("check %q for changes: %v; it is no longer on the server (deleted elsewhere), so it leaves the tree and is checked no more", mailbox, err)
+		f.forgetMailbox(mailbox)
+		return
+	}
+	f.logger.Printf("check %q for changes: %v", mailbox, err)
+}
+
+// goneFromServer reports whether a check of mailbox failed because the
+// mailbox no longer exists: the server refused it and a fresh LIST lacks
+// it. The LIST decides, since a refusal alone may be passing (a lock) and
+// servers word "no such mailbox" differently ([NONEXISTENT] or plain NO).
+func (f *FS) goneFromServer(ctx context.Context, mailbox string, err error) bool {
+	var refused *imap.Error
+	if !errors.As(err, &refused) {
+		return false // the connection, not the mailbox
+	}
+	t, lerr := f.mailboxTree(ctx, 0)
+	return lerr == nil && !t.has(mailbox)
 }

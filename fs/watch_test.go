@@ -3,6 +3,7 @@ package fs_test
 import (
 	"context"
 	"errors"
+	"log"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -231,4 +232,68 @@ func TestNoGoroutineLeakAfterUnmount(t *testing.T) {
 		return after <= before
 	})
 	t.Logf("goroutines: %d before mounting, %d after unmounting", before, after)
+}
+
+// TestFolderDeletedElsewhereLeavesTheTree: a folder deleted by another
+// client leaves `ls` of its parent and the kernel's cache (the entry
+// would otherwise live for ListTTL, an hour here), and the poll stops
+// checking it: once it is gone, the mount sends nothing at all.
+func TestFolderDeletedElsewhereLeavesTheTree(t *testing.T) {
+	all := servers(t)
+	for _, name := range []string{"memory", "dovecot-slash"} {
+		t.Run(name, func(t *testing.T) { testFolderDeletedElsewhere(t, all[name](t)) })
+	}
+}
+
+func testFolderDeletedElsewhere(t *testing.T, srv *imaptest.Server) {
+	if err := srv.Create("Gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Append("Gone", []byte("Subject: doomed\r\n\r\nbody\r\n"), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	m := mountServerWith(t, srv, imapfsfs.Options{ListTTL: time.Hour, Logger: log.New(&logs, "", 0)})
+	const poll = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m.fsys.Watch(ctx, poll, nil)
+	gone := filepath.Join(m.dir, "Gone")
+	if !slices.Contains(lines(run(t, "ls", m.dir)), "Gone") {
+		t.Fatal("Gone not listed before its deletion")
+	}
+	if got := lines(run(t, "ls", gone)); !slices.Equal(got, []string{"1"}) {
+		t.Fatalf("ls Gone: %v, want [1]", got) // now the poll checks it
+	}
+
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Delete("Gone").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Both checks are reported, not only the first to fail.
+	listed, cached := true, true
+	for start := time.Now(); (listed || cached) && time.Since(start) < 20*time.Second; time.Sleep(50 * time.Millisecond) {
+		listed = slices.Contains(lines(run(t, "ls", m.dir)), "Gone")
+		_, err := os.Stat(gone)
+		cached = !errors.Is(err, os.ErrNotExist)
+	}
+	if listed {
+		t.Errorf("ls of the root still lists Gone 20 s after its deletion elsewhere")
+	}
+	if cached {
+		t.Errorf("stat Gone still finds it 20 s after its deletion elsewhere: the kernel was not told")
+	}
+
+	m.proxy.Reset()
+	time.Sleep(10 * poll)
+	if n := m.proxy.Total(); n != 0 {
+		t.Errorf("%d commands in %v after the folder left the tree, want none: %v", n, 10*poll, m.proxy.Commands())
+	}
+	if n := strings.Count(logs.String(), `check "Gone"`); n > 1 {
+		t.Errorf("the deleted folder was reported %d times, want once:\n%s", n, logs.String())
+	}
 }

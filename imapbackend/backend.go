@@ -228,6 +228,13 @@ func (b *Backend) doOnce(ctx context.Context, mailbox string, reselect bool, op 
 	}
 	if err != nil && (c.broken() || connLost(c, err)) {
 		b.pool.discard(c)
+		var refused *imap.Error
+		if errors.As(err, &refused) {
+			// The server answered NO (an APPEND refused before its
+			// literal, which makes go-imap drop the connection): that
+			// answer is the result, not a lost connection to retry.
+			return err
+		}
 		if c.refused != nil && c.refused.Load() != nil {
 			// The server broke a bound: asking again would get the same
 			// answer, so no retry.

@@ -159,7 +159,7 @@ func StartMemoryExtra(opts ExtraOptions) (*ExtraServer, error) {
 
 	serverOpts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &extraSession{server: es, user: user, mechs: opts.OAuthMechanisms}, nil, nil
+			return &extraSession{server: es, user: user, mechs: opts.OAuthMechanisms, refuse: opts.Refuse}, nil, nil
 		},
 		Caps:      caps,
 		TLSConfig: tlsConfig,
@@ -254,6 +254,9 @@ type extraSession struct {
 	server *ExtraServer
 	user   *imapmemserver.User
 	mechs  []string
+	refuse func(command, mailbox string) error // MemoryOptions.Refuse
+	// selected is the mailbox SELECT opened last, for Refuse of STORE.
+	selected string
 }
 
 var _ imapserver.SessionSASL = (*extraSession)(nil)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +37,9 @@ type Hostile struct {
 	conns     map[net.Conn]struct{}
 	closed    bool
 	tls       *tls.Config // STARTTLS offered when set
+	// beforeLiteral answers, by command name, a synchronising literal
+	// instead of a continuation request (RefuseLiteral).
+	beforeLiteral map[string]string
 }
 
 // HostileMailbox is one mailbox: Name is its name on the wire, bytes as
@@ -73,6 +77,8 @@ func NewHostile(mailboxes ...*HostileMailbox) (*Hostile, error) {
 		handlers:  make(map[string]func(*HostileRequest)),
 		counts:    make(map[string]int),
 		conns:     make(map[net.Conn]struct{}),
+
+		beforeLiteral: make(map[string]string),
 	}
 	h.wg.Add(1)
 	go h.serve()
@@ -120,6 +126,16 @@ func (h *Hostile) StartTLS() ([]byte, error) {
 func (h *Hostile) Handle(name string, f func(r *HostileRequest)) {
 	h.mu.Lock()
 	h.handlers[strings.ToUpper(name)] = f
+	h.mu.Unlock()
+}
+
+// RefuseLiteral makes the server answer a command called name that sends
+// a synchronising literal (APPEND) with "TAG answer" instead of "+": the
+// command ends there, as a server may refuse an APPEND from its size
+// alone (over quota). The client never sends the literal.
+func (h *Hostile) RefuseLiteral(name, answer string) {
+	h.mu.Lock()
+	h.beforeLiteral[strings.ToUpper(name)] = answer
 	h.mu.Unlock()
 }
 
@@ -263,6 +279,12 @@ func (c *hostileConn) readCommand() (string, error) {
 			return "", fmt.Errorf("literal of %d bytes", n)
 		}
 		if sync {
+			if answer, refused := c.h.refusesLiteral(b.String() + line); refused {
+				if err := c.writeLine(answer); err != nil {
+					return "", err
+				}
+				return "", errLiteralRefused
+			}
 			if err := c.writeLine("+ go on"); err != nil {
 				return "", err
 			}
@@ -273,6 +295,24 @@ func (c *hostileConn) readCommand() (string, error) {
 		}
 		b.WriteString(quote(string(lit)))
 	}
+}
+
+// errLiteralRefused ends a command that RefuseLiteral answered.
+var errLiteralRefused = errors.New("imaptest: literal refused")
+
+// refusesLiteral returns the answer RefuseLiteral set for the command
+// whose text so far is line, tag included.
+func (h *Hostile) refusesLiteral(line string) (string, bool) {
+	tag, rest, _ := strings.Cut(line, " ")
+	name, _, _ := strings.Cut(rest, " ")
+	name = strings.ToUpper(name)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	answer, ok := h.beforeLiteral[name]
+	if ok {
+		h.counts[name]++
+	}
+	return tag + " " + answer, ok
 }
 
 func trailingLiteral(line string) (n int, sync, ok bool) {
@@ -299,6 +339,9 @@ func (h *Hostile) session(nc net.Conn) {
 	}
 	for {
 		line, err := c.readCommand()
+		if errors.Is(err, errLiteralRefused) {
+			continue
+		}
 		if err != nil {
 			return
 		}

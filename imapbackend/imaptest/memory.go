@@ -33,6 +33,13 @@ var memoryCaps = imap.CapSet{
 type MemoryOptions struct {
 	// Without lists capabilities not to advertise, e.g. imap.CapUIDPlus.
 	Without []imap.Cap
+	// Refuse, when set, is asked before every CREATE, DELETE, RENAME,
+	// APPEND, STORE, COPY and MOVE, with the command's name and the
+	// mailbox it names (the destination of COPY and MOVE, the selected
+	// one for STORE). An error it returns is the answer, unchanged: an
+	// *imap.Error is sent as NO with its response code and text, as a
+	// server that refuses (quota, permissions, names) sends it.
+	Refuse func(command, mailbox string) error
 }
 
 // StartMemory starts go-imap's in-memory server on 127.0.0.1 with user
