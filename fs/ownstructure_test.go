@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset"
 
+	"github.com/imapfs/imapfs/cache"
 	imapfsfs "github.com/imapfs/imapfs/fs"
 	"github.com/imapfs/imapfs/imapbackend/imaptest"
 )
@@ -130,17 +131,31 @@ func decodedLeaves(t *testing.T, raw []byte) map[string][]byte {
 // still appear, numbered as IMAP numbers them, with attachments/, each
 // file holding its decoded bytes at its stat size. The messages' sizes
 // take each way the TEXT comes: with the structure, fetched after it,
-// and with a part too large for a window, that would otherwise stream.
+// and with a part too large for a window, that would otherwise stream;
+// with a cache that keeps them, and one that keeps little from one read
+// to the next.
 func TestOwnStructureWithoutMIMEVersion(t *testing.T) {
+	for _, size := range []int64{0, 3 << 20} {
+		t.Run(fmt.Sprintf("cache-%d", size), func(t *testing.T) {
+			opts := imapfsfs.Options{}
+			if size > 0 {
+				opts.Cache = cache.New(size)
+			}
+			testOwnStructure(t, opts)
+		})
+	}
+}
+
+func testOwnStructure(t *testing.T, opts imapfsfs.Options) {
 	inbox := &imaptest.HostileMailbox{Name: "INBOX", Messages: []*imaptest.HostileMessage{
 		noMIMEVersion(1, 1000), noMIMEVersion(2, 200<<10), noMIMEVersion(3, 1536<<10),
 	}}
-	_, m := mountHostile(t, imapfsfs.Options{}, inbox)
+	_, m := mountHostile(t, opts, inbox)
 	for _, msg := range inbox.Messages {
 		dir := filepath.Join(m.dir, "INBOX", fmt.Sprint(msg.UID))
 		want := decodedLeaves(t, msg.Raw)
 		header, text, _ := bytes.Cut(msg.Raw, []byte("\r\n\r\n"))
-		want["HEADER"] = append(header, "\r\n\r\n"...)
+		want["HEADER"] = append(bytes.Clone(header), "\r\n\r\n"...)
 		want["TEXT"] = text
 		want["message.eml"] = msg.Raw
 		want[filepath.Join("attachments", "data.bin")] = want["3"]
