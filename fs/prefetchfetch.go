@@ -3,7 +3,6 @@ package fs
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -210,8 +209,8 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 			res, got := parts[uid]
 			if st.ClaimsMultipart() {
 				text := res.Text
-				if cached, ok := f.cache.Get(key(uid, sectionText)); ok && text == nil {
-					text = cached
+				if text == nil {
+					text, _ = f.cache.Get(key(uid, sectionText))
 				}
 				if text == nil && p.ownStructureFits(st) {
 					later[uid] = st
@@ -230,18 +229,24 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 	if err != nil {
 		return nil, err
 	}
-	for _, uid := range slices.Sorted(maps.Keys(later)) {
-		text, err := f.backend.FetchSection(ctx, mailbox, uidValidity, uid, sectionText, nil)
-		if errors.Is(err, imapbackend.ErrNoMessage) {
-			continue // expunged since: absent, as the server did not return it
+	if len(later) == 0 {
+		return out, nil
+	}
+	// Their TEXTs in one command; a message expunged since is absent, as
+	// if the server had not returned its structure.
+	err = f.backend.FetchSections(ctx, mailbox, uidValidity, slices.Sorted(maps.Keys(later)), sectionText, nil, func(uid imap.UID, text []byte) {
+		st := later[uid]
+		if st == nil {
+			return // heard twice (a retry)
 		}
-		if err != nil {
-			return nil, err
-		}
-		keep(uid, p.ownStructure(later[uid], text), imapbackend.PartsResult{Text: text}, true)
+		delete(later, uid)
+		keep(uid, p.ownStructure(st, text), imapbackend.PartsResult{Text: text}, true)
 		if kept != nil {
 			kept([]imap.UID{uid})
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
