@@ -27,6 +27,10 @@ func (s *Structure) ClaimsMultipart() bool {
 	if !ok || s.Parsed || sp.MediaType() != "text/plain" {
 		return false
 	}
+	// Most plain messages are plain: spare them a header parse.
+	if !bytes.Contains(bytes.ToLower(s.Header), []byte("multipart")) {
+		return false
+	}
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(s.Header)))
 	if err != nil {
 		return false
