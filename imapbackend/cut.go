@@ -112,7 +112,9 @@ func hasBareLF(b []byte) bool {
 // between one delimiter line and the CRLF before the next, the preamble
 // and epilogue left out. A delimiter is "--" boundary at the start of a
 // line, followed by "--" (the last) or by white space to the end of the
-// line; the CRLF before it belongs to it.
+// line; the CRLF before it belongs to it. A body cut short of its close
+// delimiter ends its last part (a truncated message still has it; CutParts
+// keeps it only at the server's size).
 func splitMultipart(body []byte, boundary string) [][]byte {
 	delim := []byte("--" + boundary)
 	var parts [][]byte
@@ -152,6 +154,9 @@ func splitMultipart(body []byte, boundary string) [][]byte {
 		if pos == len(body) {
 			break
 		}
+	}
+	if start >= 0 {
+		parts = append(parts, body[start:])
 	}
 	return parts
 }

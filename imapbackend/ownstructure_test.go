@@ -134,3 +134,18 @@ func FuzzParseStructure(f *testing.F) {
 		}
 	})
 }
+
+// A message cut short of its close delimiter keeps its last part, as
+// servers show it.
+func TestParseStructureUnterminated(t *testing.T) {
+	st, text := plainStructure(crlf(`Content-Type: multipart/mixed; boundary="B"`, "",
+		"--B", "", "one", "--B", "Content-Type: application/pdf", "", "two, cut short"))
+	own, ok := ParseStructure(st, text)
+	if !ok || len(own.Parts) != 2 {
+		t.Fatalf("ok %v, structure %+v", ok, own)
+	}
+	cut := CutParts(own, text)
+	if got := string(cut["2"]); got != "two, cut short" || own.Parts[1].MediaType != "application/pdf" {
+		t.Errorf("part 2 = %q, %+v", got, own.Parts[1])
+	}
+}
