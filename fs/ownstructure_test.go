@@ -133,23 +133,27 @@ func decodedLeaves(t *testing.T, raw []byte) map[string][]byte {
 // take each way the TEXT comes: with the structure, fetched after it,
 // and with a part too large for a window, that would otherwise stream;
 // with a cache that keeps them, and one that keeps little from one read
-// to the next.
+// to the next, where a message larger than half the cache is shown as
+// the server describes it.
 func TestOwnStructureWithoutMIMEVersion(t *testing.T) {
-	for _, size := range []int64{0, 3 << 20} {
+	for _, size := range []int64{0, 9 << 19} {
 		t.Run(fmt.Sprintf("cache-%d", size), func(t *testing.T) {
 			opts := imapfsfs.Options{}
 			if size > 0 {
 				opts.Cache = cache.New(size)
 			}
-			testOwnStructure(t, opts)
+			testOwnStructure(t, opts, size)
 		})
 	}
 }
 
-func testOwnStructure(t *testing.T, opts imapfsfs.Options) {
+func testOwnStructure(t *testing.T, opts imapfsfs.Options, cacheSize int64) {
 	inbox := &imaptest.HostileMailbox{Name: "INBOX", Messages: []*imaptest.HostileMessage{
 		noMIMEVersion(1, 1000), noMIMEVersion(2, 200<<10), noMIMEVersion(3, 1536<<10),
 	}}
+	if cacheSize > 0 {
+		inbox.Messages = append(inbox.Messages, noMIMEVersion(4, int(cacheSize/2)))
+	}
 	_, m := mountHostile(t, opts, inbox)
 	for _, msg := range inbox.Messages {
 		dir := filepath.Join(m.dir, "INBOX", fmt.Sprint(msg.UID))
@@ -159,7 +163,13 @@ func testOwnStructure(t *testing.T, opts imapfsfs.Options) {
 		want["TEXT"] = text
 		want["message.eml"] = msg.Raw
 		want[filepath.Join("attachments", "data.bin")] = want["3"]
-		if got, wantNames := slices.Sorted(slices.Values(lines(run(t, "ls", dir)))), []string{"1", "2.1", "2.2", "3", "4", "4.1", "HEADER", "TEXT", "attachments", "message.eml"}; !slices.Equal(got, wantNames) {
+		wantNames := []string{"1", "2.1", "2.2", "3", "4", "4.1", "HEADER", "TEXT", "attachments", "message.eml"}
+		if cacheSize > 0 && int64(len(msg.Raw)) > cacheSize/2 {
+			// Too large to work out: the server's one part, its TEXT.
+			want = map[string][]byte{"HEADER": want["HEADER"], "TEXT": text, "message.eml": msg.Raw, "1": text}
+			wantNames = []string{"1", "HEADER", "TEXT", "message.eml"}
+		}
+		if got := slices.Sorted(slices.Values(lines(run(t, "ls", dir)))); !slices.Equal(got, wantNames) {
 			t.Fatalf("ls %s = %q, want %q", dir, got, wantNames)
 		}
 		for pass := range 2 {

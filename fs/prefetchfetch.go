@@ -252,10 +252,10 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 }
 
 // ownStructureFits bounds the messages whose structure the mount works
-// out itself: their TEXT is fetched whole and kept in the cache, which
-// must hold it.
+// out itself: their TEXT is fetched whole and kept in the cache with its
+// decoded parts, at most as large again, which the cache must hold.
 func (p *prefetcher) ownStructureFits(st *imapbackend.Structure) bool {
-	return st.Size <= p.fsys.cache.Budget()
+	return st.Size <= p.fsys.cache.Budget()/2
 }
 
 // ownStructure is the structure of a message whose header says
@@ -269,7 +269,11 @@ func (p *prefetcher) ownStructure(st *imapbackend.Structure, text []byte) *imapb
 		}
 	}
 	if !p.ownLogged.Swap(true) {
-		p.fsys.logger.Printf("message %d: the header says multipart, the server's structure text/plain, and the parts could not be worked out from its %d bytes; shown as one part (later ones are not logged)", st.UID, st.Size)
+		why := "its TEXT does not hold them"
+		if text == nil {
+			why = "it is larger than half the cache"
+		}
+		p.fsys.logger.Printf("message %d: the header says multipart, the server's structure text/plain, and its parts are not worked out: %s; shown as one part (later ones are not logged)", st.UID, why)
 	}
 	return st
 }
