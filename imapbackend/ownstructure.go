@@ -52,9 +52,10 @@ func ParseStructure(st *Structure, text []byte) (*Structure, bool) {
 	if err != nil {
 		return nil, false
 	}
-	body := parseEntity(h, text, "text/plain", 0)
+	left := maxOwnParts
+	body := parseEntity(h, text, "text/plain", 0, &left)
 	mp, ok := body.(*imap.BodyStructureMultiPart)
-	if !ok || len(mp.Children) == 0 {
+	if !ok || len(mp.Children) == 0 || left < 0 {
 		return nil, false
 	}
 	out := *st
@@ -67,11 +68,17 @@ func ParseStructure(st *Structure, text []byte) (*Structure, bool) {
 	return &out, true
 }
 
+// maxOwnParts bounds the entities of a structure worked out here: a
+// message of tiny parts would otherwise make a structure many times its
+// size. One with more is left as the server's one part.
+const maxOwnParts = 10000
+
 // parseEntity gives the structure of one entity from its header and body,
 // as a server's BODYSTRUCTURE would: sizes are the raw body's octets, so
 // that CutParts, which checks them, keeps every part. Past maxPartDepth a
-// multipart or message stays one opaque part.
-func parseEntity(h textproto.Header, body []byte, defaultType string, depth int) imap.BodyStructure {
+// multipart or message stays one opaque part. left counts down the
+// entities still allowed, and goes below zero when there are more.
+func parseEntity(h textproto.Header, body []byte, defaultType string, depth int, left *int) imap.BodyStructure {
 	mt, params := contentType(h, defaultType)
 	typ, sub, _ := strings.Cut(mt, "/")
 	if typ == "multipart" && params["boundary"] != "" && depth < maxPartDepth {
@@ -81,10 +88,17 @@ func parseEntity(h textproto.Header, body []byte, defaultType string, depth int)
 		}
 		mp := &imap.BodyStructureMultiPart{Subtype: strings.ToUpper(sub),
 			Extended: &imap.BodyStructureMultiPartExt{Params: params, Disposition: disposition(h)}}
-		for _, entity := range splitMultipart(body, params["boundary"]) {
+		entities := splitMultipart(body, params["boundary"], max(*left, 0)+1)
+		if *left -= len(entities); *left < 0 {
+			return mp
+		}
+		for _, entity := range entities {
 			inner := entityBody(entity)
 			ch := entityHeader(entity[:len(entity)-len(inner)])
-			mp.Children = append(mp.Children, parseEntity(ch, inner, childType, depth+1))
+			mp.Children = append(mp.Children, parseEntity(ch, inner, childType, depth+1, left))
+			if *left < 0 {
+				return mp
+			}
 		}
 		if len(mp.Children) > 0 {
 			return mp
@@ -106,7 +120,7 @@ func parseEntity(h textproto.Header, body []byte, defaultType string, depth int)
 		ih := entityHeader(body[:len(body)-len(inner)])
 		sp.MessageRFC822 = &imap.BodyStructureMessageRFC822{
 			Envelope:      &imap.Envelope{Subject: ih.Get("Subject")},
-			BodyStructure: parseEntity(ih, inner, "text/plain", depth+1),
+			BodyStructure: parseEntity(ih, inner, "text/plain", depth+1, left),
 			NumLines:      int64(bytes.Count(body, []byte("\n"))),
 		}
 	}

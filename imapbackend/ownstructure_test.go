@@ -149,3 +149,28 @@ func TestParseStructureUnterminated(t *testing.T) {
 		t.Errorf("part 2 = %q, %+v", got, own.Parts[1])
 	}
 }
+
+// A message of more tiny parts than maxOwnParts is left as the server's
+// one part, and splitting it allocates no more than that.
+func TestParseStructureBoundsParts(t *testing.T) {
+	build := func(n int) string {
+		var b strings.Builder
+		b.WriteString("Content-Type: multipart/mixed; boundary=B\r\n\r\n")
+		for range n {
+			b.WriteString("--B\r\n\r\nx\r\n")
+		}
+		b.WriteString("--B--\r\n")
+		return b.String()
+	}
+	st, text := plainStructure(build(maxOwnParts))
+	if own, ok := ParseStructure(st, text); !ok || len(own.Parts) != maxOwnParts {
+		t.Fatalf("%d parts: ok %v", maxOwnParts, ok)
+	}
+	st, text = plainStructure(build(maxOwnParts + 1))
+	if _, ok := ParseStructure(st, text); ok {
+		t.Fatalf("%d parts: worked out", maxOwnParts+1)
+	}
+	if n := len(splitMultipart(text, "B", 3)); n != 3 {
+		t.Errorf("splitMultipart with max 3 gave %d parts", n)
+	}
+}
