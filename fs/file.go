@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -233,6 +234,9 @@ func (f *SectionFile) load(ctx context.Context) ([]byte, error) {
 	if data, ok := m.fsys.cache.Get(key); ok {
 		return data, nil
 	}
+	if f.part != nil && f.part.Parsed {
+		return f.cutFromFetchedText(ctx)
+	}
 	return m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
 		section, path := f.section, []int(nil)
 		if f.part != nil {
@@ -314,6 +318,40 @@ func (f *SectionFile) cutFromText() ([]byte, bool) {
 	}
 	m.fsys.prefetch.cutCachedText(m.mailbox, m.uidValidity, e)
 	return m.fsys.cache.Get(m.key(f.section))
+}
+
+// cutFromFetchedText gives a part of a structure the mount worked out
+// itself (ParseStructure): cut from the message's TEXT, fetched if it is
+// not cached, since the server numbers its sections otherwise.
+func (f *SectionFile) cutFromFetchedText(ctx context.Context) ([]byte, error) {
+	m := f.msg
+	return m.fsys.content.do(m.flightKey(f.section), func() ([]byte, error) {
+		e, err := m.structEntry(ctx)
+		if err != nil {
+			return nil, err
+		}
+		text, ok := m.fsys.cache.Get(m.key(sectionText))
+		if !ok {
+			text, err = m.fsys.content.do(m.flightKey(sectionText), func() ([]byte, error) {
+				text, err := m.fsys.backend.FetchSection(prefetchContext(ctx), m.mailbox, m.uidValidity, m.info.UID, sectionText, nil)
+				if err == nil {
+					m.fsys.cache.Add(m.key(sectionText), text)
+				}
+				return text, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			m.fsys.prefetch.keepParts(m.mailbox, m.uidValidity, e, text)
+		}
+		raw, ok := imapbackend.CutParts(e.st, text)[f.section]
+		if !ok {
+			return nil, fmt.Errorf("%s: not found in the message's TEXT", f.describe())
+		}
+		data := decodeCut(*f.part, raw)
+		m.fsys.cache.Add(m.key(f.section), data)
+		return data, nil
+	})
 }
 
 // derive builds a raw section from others already cached, since BODY[] is

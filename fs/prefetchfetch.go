@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -150,8 +152,8 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 		return ok && n <= smallPart && !f.cache.Contains(key(uid, sectionText))
 	}
 	choose := func(st *imapbackend.Structure) imapbackend.PartsRequest {
-		if withText(st.UID) {
-			return imapbackend.PartsRequest{}
+		if withText(st.UID) || st.ClaimsMultipart() {
+			return imapbackend.PartsRequest{} // the server's sections are not the parts (ownStructure)
 		}
 		small, probed := smallParts(st, func(section string) bool {
 			return f.hasPart(mailbox, uidValidity, st, st.UID, section)
@@ -159,45 +161,65 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 		return imapbackend.PartsRequest{Parts: small, Probed: probed}
 	}
 	out := make(map[imap.UID]*structEntry, len(infos))
-	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, withText, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
-		uids := make([]imap.UID, 0, len(sts))
-		for uid, st := range sts {
-			e := &structEntry{st: st}
-			// The header came with the structure: `cat HEADER` costs nothing more.
-			f.cache.Add(key(uid, sectionHeader), st.Header)
-			// Parts that did not come are fetched when read; their
-			// sizes come from their probes, BODYSTRUCTURE, or a fetch
-			// when looked up (SectionFile.exactSize).
-			if res, ok := parts[uid]; ok {
-				if res.Text != nil {
-					f.cache.Add(key(uid, sectionText), res.Text)
-					p.keepParts(mailbox, uidValidity, e, res.Text)
+	keep := func(uid imap.UID, st *imapbackend.Structure, res imapbackend.PartsResult, got bool) {
+		e := &structEntry{st: st}
+		// The header came with the structure: `cat HEADER` costs nothing more.
+		f.cache.Add(key(uid, sectionHeader), st.Header)
+		// Parts that did not come are fetched when read; their
+		// sizes come from their probes, BODYSTRUCTURE, or a fetch
+		// when looked up (SectionFile.exactSize).
+		if got {
+			if res.Text != nil {
+				f.cache.Add(key(uid, sectionText), res.Text)
+				p.keepParts(mailbox, uidValidity, e, res.Text)
+			}
+			for section, raw := range res.Raw {
+				part := partOf(st, section)
+				if part == nil || part.Parsed {
+					continue
 				}
-				for section, raw := range res.Raw {
-					part := partOf(st, section)
-					if part == nil {
-						continue
+				data := imapbackend.DecodePart(*part, raw)
+				e.sizes.Store(section, int64(len(data)))
+				if isWholeText(st, *part, raw) {
+					f.cache.Add(key(uid, sectionText), raw)
+					if isText(st, section) {
+						continue // served from the TEXT (derive)
 					}
-					data := imapbackend.DecodePart(*part, raw)
-					e.sizes.Store(section, int64(len(data)))
-					if isWholeText(st, *part, raw) {
-						f.cache.Add(key(uid, sectionText), raw)
-						if isText(st, section) {
-							continue // served from the TEXT (derive)
-						}
-					}
-					f.cache.Add(key(uid, section), data)
 				}
-				for section, probe := range res.Probes {
-					if part := partOf(st, section); part != nil {
-						if n, ok := base64Size(part.Size, probe); ok {
-							e.sizes.Store(section, n)
-						}
+				f.cache.Add(key(uid, section), data)
+			}
+			for section, probe := range res.Probes {
+				if part := partOf(st, section); part != nil && !part.Parsed {
+					if n, ok := base64Size(part.Size, probe); ok {
+						e.sizes.Store(section, n)
 					}
 				}
 			}
-			p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: uid, kind: kindStructure}, e)
-			out[uid] = e
+		}
+		p.store.add(itemKey{mailbox: mailbox, uidValidity: uidValidity, uid: uid, kind: kindStructure}, e)
+		out[uid] = e
+	}
+	// Messages whose header says multipart where the server's structure
+	// says text/plain, and whose TEXT did not come with the structure:
+	// kept once their TEXT is here (ownStructure).
+	later := make(map[imap.UID]*imapbackend.Structure)
+	err := f.backend.StructureChunks(ctx, mailbox, uidValidity, chunks, withText, choose, func(sts map[imap.UID]*imapbackend.Structure, parts map[imap.UID]imapbackend.PartsResult) {
+		uids := make([]imap.UID, 0, len(sts))
+		for uid, st := range sts {
+			res, got := parts[uid]
+			if st.ClaimsMultipart() {
+				text := res.Text
+				if text == nil {
+					text, _ = f.cache.Get(key(uid, sectionText))
+				}
+				if text == nil && p.ownStructureFits(st) {
+					later[uid] = st
+					continue
+				}
+				st = p.ownStructure(st, text)
+			}
+			delete(later, uid) // a chunk heard of twice (a retry)
+			keep(uid, st, res, got)
 			uids = append(uids, uid)
 		}
 		if kept != nil {
@@ -207,7 +229,53 @@ func (p *prefetcher) fetchStructures(ctx context.Context, mailbox string, uidVal
 	if err != nil {
 		return nil, err
 	}
+	if len(later) == 0 {
+		return out, nil
+	}
+	// Their TEXTs in one command; a message expunged since is absent, as
+	// if the server had not returned its structure.
+	err = f.backend.FetchSections(ctx, mailbox, uidValidity, slices.Sorted(maps.Keys(later)), sectionText, nil, func(uid imap.UID, text []byte) {
+		st := later[uid]
+		if st == nil {
+			return // heard twice (a retry)
+		}
+		delete(later, uid)
+		keep(uid, p.ownStructure(st, text), imapbackend.PartsResult{Text: text}, true)
+		if kept != nil {
+			kept([]imap.UID{uid})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// ownStructureFits bounds the messages whose structure the mount works
+// out itself: their TEXT is fetched whole and kept in the cache with its
+// decoded parts, at most as large again, which the cache must hold.
+func (p *prefetcher) ownStructureFits(st *imapbackend.Structure) bool {
+	return st.Size <= p.fsys.cache.Budget()/2
+}
+
+// ownStructure is the structure of a message whose header says
+// multipart while the server said text/plain (a strict RFC 2045 server
+// reads a message without MIME-Version so), worked out from its TEXT; the
+// server's when text is nil (too large to fetch whole) or does not parse.
+func (p *prefetcher) ownStructure(st *imapbackend.Structure, text []byte) *imapbackend.Structure {
+	if text != nil {
+		if own, ok := imapbackend.ParseStructure(st, text); ok {
+			return own
+		}
+	}
+	if !p.ownLogged.Swap(true) {
+		why := "its TEXT does not hold them"
+		if text == nil {
+			why = "it is larger than half the cache"
+		}
+		p.fsys.logger.Printf("message %d: the header says multipart, the server's structure text/plain, and its parts are not worked out: %s; shown as one part (later ones are not logged)", st.UID, why)
+	}
+	return st
 }
 
 // isWholeText reports whether the raw bytes of part are also the

@@ -28,7 +28,8 @@ type prefetcher struct {
 	mu       sync.Mutex
 	inflight map[itemKey]*pending
 
-	logged atomic.Bool // a background failure was logged: later ones are not
+	logged    atomic.Bool // a background failure was logged: later ones are not
+	ownLogged atomic.Bool // a structure that could not be worked out (ownStructure) was logged
 
 	jobsMu sync.Mutex
 	jobs   int        // windows being fetched
@@ -390,7 +391,10 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, erro
 			p.release(w, info.UID, nil)
 			continue
 		}
-		if e != nil && 2*part.Size >= e.st.TextSize() && e.st.TextSize() <= windowPartMax && !p.fsys.cache.Contains(textKey) {
+		// A part of a structure worked out here (ParseStructure) only
+		// ever comes cut from the TEXT: the server numbers its sections
+		// otherwise.
+		if e != nil && (part.Parsed || 2*part.Size >= e.st.TextSize()) && e.st.TextSize() <= windowPartMax && !p.fsys.cache.Contains(textKey) {
 			if item := p.claim(textItem); item != nil {
 				if text == nil {
 					text = &window{mailbox: w.mailbox, uidValidity: w.uidValidity, kind: sectionText,
@@ -400,6 +404,10 @@ func (p *prefetcher) resolveParts(ctx context.Context, w *window) (*window, erro
 				text.done[info.UID] = item
 				continue
 			}
+		}
+		if part.Parsed {
+			p.release(w, info.UID, nil) // its reader cuts it (cutFromFetchedText)
+			continue
 		}
 		infos = append(infos, info)
 		if w.parts == nil {

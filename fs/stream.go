@@ -108,7 +108,7 @@ func (f *SectionFile) streamable(size int64) (streamSource, bool) {
 	case f.part == nil && f.section == sectionText:
 	case f.part == nil && f.section == fileMessage:
 		src.section = ""
-	case f.part == nil:
+	case f.part == nil, f.part.Parsed: // a Parsed part is cut from the TEXT
 		return streamSource{}, false
 	case f.part.DecodesAsIs():
 		src.path = f.part.Path

@@ -50,7 +50,7 @@ func cutMultipart(out map[string][]byte, sizes map[string]int64, mp *imap.BodySt
 	if boundary == "" {
 		return
 	}
-	entities := splitMultipart(body, boundary)
+	entities := splitMultipart(body, boundary, len(mp.Children))
 	for i, child := range mp.Children {
 		if i >= len(entities) {
 			return
@@ -112,8 +112,11 @@ func hasBareLF(b []byte) bool {
 // between one delimiter line and the CRLF before the next, the preamble
 // and epilogue left out. A delimiter is "--" boundary at the start of a
 // line, followed by "--" (the last) or by white space to the end of the
-// line; the CRLF before it belongs to it.
-func splitMultipart(body []byte, boundary string) [][]byte {
+// line; the CRLF before it belongs to it. A body cut short of its close
+// delimiter ends its last part (a truncated message still has it; CutParts
+// keeps it only at the server's size). It stops at max parts, which
+// bounds what a body of tiny parts can make it allocate.
+func splitMultipart(body []byte, boundary string, max int) [][]byte {
 	delim := []byte("--" + boundary)
 	var parts [][]byte
 	start := -1 // where the current part's bytes begin
@@ -143,6 +146,9 @@ func splitMultipart(body []byte, boundary string) [][]byte {
 				end = start
 			}
 			parts = append(parts, body[start:end])
+			if len(parts) >= max {
+				return parts
+			}
 		}
 		if closing || lineEnd < 0 {
 			return parts
@@ -152,6 +158,9 @@ func splitMultipart(body []byte, boundary string) [][]byte {
 		if pos == len(body) {
 			break
 		}
+	}
+	if start >= 0 && len(parts) < max {
+		parts = append(parts, body[start:])
 	}
 	return parts
 }

@@ -34,6 +34,9 @@ type Structure struct {
 	Header   []byte // BODY[HEADER], exactly as the server has it
 	Size     int64  // RFC822.SIZE; TEXT is Size - len(Header)
 	Envelope *imap.Envelope
+	// Parsed is set when Body was worked out from the message's bytes
+	// (ParseStructure), not given by the server.
+	Parsed bool
 }
 
 // structureItems are what a Structure is made of: BODYSTRUCTURE,

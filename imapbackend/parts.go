@@ -18,6 +18,7 @@ type Part struct {
 	Disposition string            // lower-case "attachment" / "inline" / ""
 	Filename    string            // disposition filename, else Content-Type name (go-imap's BodyStructureSinglePart.Filename())
 	Size        int64             // encoded size in octets as the server reports it (BODYSTRUCTURE)
+	Parsed      bool              // numbered by ParseStructure: cut from TEXT, never fetched by section
 }
 
 // maxPartDepth bounds the recursion so that a hostile or broken server
