@@ -32,7 +32,15 @@ var memoryCaps = imap.CapSet{
 // client copes with servers that lack an extension.
 type MemoryOptions struct {
 	// Without lists capabilities not to advertise, e.g. imap.CapUIDPlus.
+	// imap.CapUnselect, which imapserver always offers, is taken out by a
+	// filter in front of the server that also refuses the command.
 	Without []imap.Cap
+	// SelectWithoutUIDNext drops OK [UIDNEXT] from SELECT and EXAMINE
+	// answers, as Courier does: it is optional (RFC 3501 6.3.1).
+	SelectWithoutUIDNext bool
+	// IdleNeverPushes makes IDLE report nothing until it ends, as Courier's
+	// and Cyrus's do between their 60 s polls without a notification daemon.
+	IdleNeverPushes bool
 }
 
 // StartMemory starts go-imap's in-memory server on 127.0.0.1 with user
