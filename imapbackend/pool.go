@@ -199,3 +199,33 @@ func (c *conn) selectMailbox(mailbox string, readOnly bool) (*imap.SelectData, e
 	c.selected, c.uidValidity, c.uidNext = mailbox, data.UIDValidity, data.UIDNext
 	return data, nil
 }
+
+// leave makes the connection select nothing, expunging nothing: UNSELECT
+// where the server has it; otherwise (Courier) EXAMINE of the same mailbox
+// then CLOSE, which expunges nothing from a mailbox opened read-only.
+func (c *conn) leave() error {
+	if c.selected == "" {
+		return nil
+	}
+	mailbox := c.selected
+	c.selected = "" // whatever happens below, nothing is known to be selected
+	caps := c.client.Caps()
+	if caps.Has(imap.CapUnselect) || caps.Has(imap.CapIMAP4rev2) {
+		if err := c.client.Unselect().Wait(); err != nil {
+			return fmt.Errorf("unselect %q: %w", mailbox, err)
+		}
+		return nil
+	}
+	if _, err := c.client.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		// A failed EXAMINE leaves no mailbox selected (RFC 3501 6.3.1).
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) {
+			return nil
+		}
+		return fmt.Errorf("examine %q to leave it: %w", mailbox, err)
+	}
+	if err := c.client.UnselectAndExpunge().Wait(); err != nil {
+		return fmt.Errorf("close %q (examined): %w", mailbox, err)
+	}
+	return nil
+}
