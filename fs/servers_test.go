@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"golang.org/x/sys/unix"
@@ -70,5 +71,23 @@ func TestMailboxOperationsWithoutUnselect(t *testing.T) {
 	cmds := m.proxy.Commands()
 	if cmds["UNSELECT"] != 0 || cmds["CLOSE"] == 0 {
 		t.Errorf("commands %v: want no UNSELECT, and CLOSE to leave the folders acted on", cmds)
+	}
+}
+
+// TestSelectWithoutUIDNext: on a server whose SELECT answer has no
+// OK [UIDNEXT] (Courier), a second ls of an unchanged folder past the list
+// TTL checks STATUS and fetches nothing.
+func TestSelectWithoutUIDNext(t *testing.T) {
+	srv := seededMemory(t, imaptest.MemoryOptions{SelectWithoutUIDNext: true})
+	m := mountServer(t, srv)
+	inbox := m.mailboxPath("INBOX")
+	first := run(t, "ls", inbox)
+	time.Sleep(1200 * time.Millisecond) // past the 1 s list TTL
+	m.proxy.Reset()
+	if again := run(t, "ls", inbox); again != first {
+		t.Errorf("second ls = %q, want %q", again, first)
+	}
+	if cmds := m.proxy.Commands(); cmds["UID FETCH"] != 0 || cmds["STATUS"] != 1 {
+		t.Errorf("second ls of an unchanged folder sent %v, want one STATUS and no UID FETCH", cmds)
 	}
 }

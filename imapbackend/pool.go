@@ -197,6 +197,22 @@ func (c *conn) selectMailbox(mailbox string, readOnly bool) (*imap.SelectData, e
 		return nil, fmt.Errorf("select %q: %w", mailbox, err)
 	}
 	c.selected, c.uidValidity, c.uidNext = mailbox, data.UIDValidity, data.UIDNext
+	if data.UIDNext == 0 || data.UIDValidity == 0 {
+		// Both codes are optional (Courier sends no UIDNEXT), and without
+		// them no snapshot is ever found current by STATUS. Asked before
+		// anything is fetched: mail arriving later makes the snapshot look
+		// older than it is, never newer.
+		st, err := c.client.Status(mailbox, &imap.StatusOptions{UIDNext: true, UIDValidity: true}).Wait()
+		if err != nil {
+			return nil, fmt.Errorf("status %q (its SELECT answer lacks UIDNEXT or UIDVALIDITY): %w", mailbox, err)
+		}
+		if data.UIDNext == 0 {
+			data.UIDNext, c.uidNext = st.UIDNext, st.UIDNext
+		}
+		if data.UIDValidity == 0 {
+			data.UIDValidity, c.uidValidity = st.UIDValidity, st.UIDValidity
+		}
+	}
 	return data, nil
 }
 
