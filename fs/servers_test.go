@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"context"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -90,4 +91,56 @@ func TestSelectWithoutUIDNext(t *testing.T) {
 	if cmds := m.proxy.Commands(); cmds["UID FETCH"] != 0 || cmds["STATUS"] != 1 {
 		t.Errorf("second ls of an unchanged folder sent %v, want one STATUS and no UID FETCH", cmds)
 	}
+}
+
+// TestIdleThatNeverPushes: with INBOX watched by an IDLE that reports
+// nothing while it lasts (Courier and Cyrus without their notification
+// daemons poll every 60 s), mail another client appends to INBOX still
+// shows within moments, as in a folder that is only polled.
+func TestIdleThatNeverPushes(t *testing.T) {
+	srv := seededMemory(t, imaptest.MemoryOptions{IdleNeverPushes: true})
+	m := mountServer(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m.fsys.Watch(ctx, 0, []string{"INBOX"})
+	inbox := m.mailboxPath("INBOX")
+	time.Sleep(300 * time.Millisecond) // let the watcher enter IDLE
+	run(t, "ls", inbox)
+	// Past the list TTL, once more, so that a listing is held from while
+	// IDLE was live even on a slow machine.
+	time.Sleep(1200 * time.Millisecond)
+	run(t, "ls", inbox)
+	uid, err := srv.Append("INBOX", []byte("Subject: new in INBOX\r\n\r\nhi\r\n"), nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 15*time.Second, "new message in INBOX not listed", func() bool {
+		return slices.Contains(lines(run(t, "ls", inbox)), strconv.Itoa(int(uid)))
+	})
+	t.Logf("new mail in INBOX under an IDLE that never pushes listed after %v", took)
+	if m.fsys.PushesShown("INBOX") {
+		t.Error("an IDLE that never pushed is trusted")
+	}
+}
+
+// showPushes has another client append to a watched mailbox, right after
+// a listing, until the mount has seen IDLE report it as it happened, from
+// which moment the mailbox's listing is trusted while IDLE is up. Nothing
+// lists the mailbox while the report is awaited, so it brings the news.
+func showPushes(t *testing.T, m *mount, mailbox string) {
+	t.Helper()
+	var last time.Time
+	eventually(t, 20*time.Second, "IDLE never shown to push", func() bool {
+		if m.fsys.PushesShown(mailbox) {
+			return true
+		}
+		if time.Since(last) > 3*time.Second { // the watcher may not have been live yet
+			last = time.Now()
+			run(t, "ls", m.mailboxPath(mailbox))
+			if _, err := m.srv.Append(mailbox, []byte("Subject: pushed?\r\n\r\nhi\r\n"), nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return false
+	})
 }
