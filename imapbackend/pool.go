@@ -197,23 +197,33 @@ func (c *conn) selectMailbox(mailbox string, readOnly bool) (*imap.SelectData, e
 		return nil, fmt.Errorf("select %q: %w", mailbox, err)
 	}
 	c.selected, c.uidValidity, c.uidNext = mailbox, data.UIDValidity, data.UIDNext
-	if data.UIDNext == 0 || data.UIDValidity == 0 {
-		// Both codes are optional (Courier sends no UIDNEXT), and without
-		// them no snapshot is ever found current by STATUS. Asked before
-		// anything is fetched: mail arriving later makes the snapshot look
-		// older than it is, never newer.
-		st, err := c.client.Status(mailbox, &imap.StatusOptions{UIDNext: true, UIDValidity: true}).Wait()
-		if err != nil {
-			return nil, fmt.Errorf("status %q (its SELECT answer lacks UIDNEXT or UIDVALIDITY): %w", mailbox, err)
+	if data.UIDValidity == 0 {
+		// Optional in the answer, and every UID acted on is checked
+		// against it: ask STATUS (UIDNEXT too, while at it).
+		if err := c.statusOfSelected(); err != nil {
+			return nil, err
 		}
-		if data.UIDNext == 0 {
-			data.UIDNext, c.uidNext = st.UIDNext, st.UIDNext
-		}
-		if data.UIDValidity == 0 {
-			data.UIDValidity, c.uidValidity = st.UIDValidity, st.UIDValidity
-		}
+		data.UIDValidity, data.UIDNext = c.uidValidity, c.uidNext
 	}
 	return data, nil
+}
+
+// statusOfSelected fills in the selected mailbox's UIDVALIDITY and UIDNEXT
+// from STATUS, for a SELECT answer that lacked them (Courier sends no
+// UIDNEXT). Asked before anything is fetched: mail arriving later makes a
+// snapshot look older than it is, never newer.
+func (c *conn) statusOfSelected() error {
+	st, err := c.client.Status(c.selected, &imap.StatusOptions{UIDNext: true, UIDValidity: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("status %q (its SELECT answer lacks UIDNEXT or UIDVALIDITY): %w", c.selected, err)
+	}
+	if c.uidValidity == 0 {
+		c.uidValidity = st.UIDValidity
+	}
+	if c.uidNext == 0 {
+		c.uidNext = st.UIDNext
+	}
+	return nil
 }
 
 // leave makes the connection select nothing, expunging nothing: UNSELECT
