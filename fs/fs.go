@@ -61,6 +61,9 @@ type FS struct {
 	// reports a change as it happens (provePush): Courier's and Cyrus's
 	// IDLE may only poll every 60 s, so until then STATUS still checks.
 	pushes map[string]bool
+	// ownChanges are when the mount last began a change of each mailbox
+	// (changingHere): an IDLE report soon after shows that IDLE pushes.
+	ownChanges map[string]time.Time
 
 	treeFlight   flight[*mailboxTree]
 	snapFlight   flight[*imapbackend.Snapshot]
@@ -89,6 +92,8 @@ func New(b Backend, opts Options) *FS {
 
 		liveSince: make(map[string]time.Time),
 		pushes:    make(map[string]bool),
+
+		ownChanges: make(map[string]time.Time),
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,
@@ -192,19 +197,42 @@ func (f *FS) changedLive(mailbox string) {
 const pushWindow = 2 * time.Second
 
 // provePush records that mailbox's IDLE pushes when its report at reported
+// came at most pushWindow after a change began through the mount, or
 // brought news: old, the listing held, was confirmed current by STATUS or
 // a fetch at most pushWindow earlier, and s, taken after the report,
 // differs in messages (what STATUS sees; a flag change is invisible to
 // it, so a report of one proves nothing).
 func (f *FS) provePush(mailbox string, reported time.Time, old, s *imapbackend.Snapshot) {
-	if old == nil || s == nil || !old.Taken.Before(reported) || reported.Sub(old.Taken) > pushWindow || sameMessages(old, s) {
-		return
-	}
+	soon := func(t time.Time) bool { return t.Before(reported) && reported.Sub(t) <= pushWindow }
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	own, changedHere := f.ownChanges[mailbox]
+	news := old != nil && s != nil && soon(old.Taken) && !sameMessages(old, s)
+	if !(changedHere && soon(own)) && !news {
+		return
+	}
 	if !f.pushes[mailbox] {
 		f.pushes[mailbox] = true
 		f.logger.Printf("watch %q: IDLE reports changes as they happen; its listing is trusted while IDLE is up", mailbox)
+	}
+}
+
+// changingHere records that the mount is about to change mailbox, for
+// provePush; done(false) takes the record back when the change failed.
+func (f *FS) changingHere(mailbox string) (done func(ok bool)) {
+	start := time.Now()
+	f.mu.Lock()
+	f.ownChanges[mailbox] = start
+	f.mu.Unlock()
+	return func(ok bool) {
+		if ok {
+			return
+		}
+		f.mu.Lock()
+		if f.ownChanges[mailbox].Equal(start) {
+			delete(f.ownChanges, mailbox)
+		}
+		f.mu.Unlock()
 	}
 }
 

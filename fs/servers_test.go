@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,4 +144,44 @@ func showPushes(t *testing.T, m *mount, mailbox string) {
 		}
 		return false
 	})
+}
+
+// TestOwnChangeShowsPushes: a change made through the mount (here flags
+// set with setfattr) that the watched folder's IDLE reports at once shows
+// that the server pushes; on a server whose IDLE never pushes the same
+// change proves nothing.
+func TestOwnChangeShowsPushes(t *testing.T) {
+	for _, quiet := range []bool{false, true} {
+		srv := seededMemory(t, imaptest.MemoryOptions{IdleNeverPushes: quiet})
+		m := mountServer(t, srv)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		m.fsys.Watch(ctx, 0, []string{"INBOX"})
+		time.Sleep(300 * time.Millisecond) // let the watcher enter IDLE
+		msg := msgPath(m, "INBOX", uids(t, srv, "INBOX")[0])
+		var last time.Time
+		shown := func() bool {
+			if m.fsys.PushesShown("INBOX") {
+				return true
+			}
+			if time.Since(last) > 3*time.Second { // the watcher may not have been live yet
+				last = time.Now()
+				flags := `\Flagged`
+				if strings.Contains(xattr(t, msg, "user.imap.flags"), flags) {
+					flags = `\Seen`
+				}
+				run(t, "setfattr", "-n", "user.imap.flags", "-v", flags, msg)
+			}
+			return false
+		}
+		if !quiet {
+			eventually(t, 20*time.Second, "a flag change through the mount, reported by IDLE, showed nothing", shown)
+			continue
+		}
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if shown() {
+				t.Fatal("an IDLE that never pushes is trusted after a change through the mount")
+			}
+		}
+	}
 }

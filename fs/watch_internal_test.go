@@ -12,8 +12,9 @@ import (
 )
 
 // TestPushTrust: a watched mailbox's IDLE is trusted only after a report
-// that brought news within pushWindow of a listing that lacked it, and
-// loses the trust when a STATUS check finds a change it let stand.
+// that brought news within pushWindow of a listing that lacked it, or came
+// within it of a change through the mount, and loses the trust when a
+// STATUS check finds a change it let stand.
 func TestPushTrust(t *testing.T) {
 	snap := func(taken time.Time, uids ...uint32) *imapbackend.Snapshot {
 		s := &imapbackend.Snapshot{Mailbox: "INBOX", UIDValidity: 1, Taken: taken}
@@ -43,6 +44,16 @@ func TestPushTrust(t *testing.T) {
 		f.provePush("INBOX", c.reported, c.old, c.s)
 		if got := f.pushes["INBOX"]; got != c.want {
 			t.Errorf("%s: trusted %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	for _, ok := range []bool{true, false} {
+		f := newFS()
+		done := f.changingHere("INBOX") // a change through the mount
+		done(ok)
+		f.provePush("INBOX", time.Now().Add(100*time.Millisecond), nil, nil)
+		if f.pushes["INBOX"] != ok {
+			t.Errorf("a report right after a change through the mount that succeeded=%v: trusted %v", ok, !ok)
 		}
 	}
 
