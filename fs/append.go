@@ -266,7 +266,9 @@ func (a *AppendFile) send(ctx context.Context) syscall.Errno {
 	a.state, a.dirty = appendSending, false
 	a.mu.Unlock()
 
+	done := a.fsys.changingHere(a.mailbox)
 	_, err = a.fsys.backend.Append(ctx, a.mailbox, msg)
+	done(err == nil)
 	a.mu.Lock()
 	if err != nil {
 		a.state = appendWriting

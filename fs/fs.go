@@ -54,8 +54,16 @@ type FS struct {
 	folders map[string]*gofs.Inode
 	// liveSince holds, for each mailbox watched with IDLE right now, the
 	// moment from which the server reports every change to it: a snapshot
-	// taken after that is current until a change is reported.
+	// taken after that is current until a change is reported, once the
+	// mailbox is in pushes.
 	liveSince map[string]time.Time
+	// pushes holds the watched mailboxes whose IDLE has shown that it
+	// reports a change as it happens (provePush): Courier's and Cyrus's
+	// IDLE may only poll every 60 s, so until then STATUS still checks.
+	pushes map[string]bool
+	// ownChanges are when the mount last began a change of each mailbox
+	// (changingHere): an IDLE report soon after shows that IDLE pushes.
+	ownChanges map[string]time.Time
 
 	treeFlight   flight[*mailboxTree]
 	snapFlight   flight[*imapbackend.Snapshot]
@@ -83,6 +91,9 @@ func New(b Backend, opts Options) *FS {
 		folders:  make(map[string]*gofs.Inode),
 
 		liveSince: make(map[string]time.Time),
+		pushes:    make(map[string]bool),
+
+		ownChanges: make(map[string]time.Time),
 
 		readOnly:     opts.ReadOnly,
 		stageTimeout: opts.StageTimeout,
@@ -148,6 +159,7 @@ func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration)
 	f.mu.Lock()
 	s := f.snaps[mailbox]
 	since, live := f.liveSince[mailbox]
+	live = live && f.pushes[mailbox]
 	f.mu.Unlock()
 	if s != nil && (time.Since(s.Taken) < maxAge || live && s.Taken.After(since)) {
 		return s, nil
@@ -156,7 +168,8 @@ func (f *FS) snapshot(ctx context.Context, mailbox string, maxAge time.Duration)
 }
 
 // setLive records whether mailbox is watched with IDLE now. While it is,
-// its listing is not checked with STATUS: the server tells of changes.
+// and the server has shown that it pushes, its listing is not checked with
+// STATUS: the server tells of changes.
 func (f *FS) setLive(mailbox string, live bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -175,6 +188,82 @@ func (f *FS) changedLive(mailbox string) {
 	if _, ok := f.liveSince[mailbox]; ok {
 		f.liveSince[mailbox] = time.Now()
 	}
+}
+
+// pushWindow is how soon after a change an IDLE report must come to show
+// that the server pushes: a server that polls every 60 s reports most
+// changes later, and a listing checked within the window before the report
+// bounds when the change happened.
+const pushWindow = 2 * time.Second
+
+// provePush records that mailbox's IDLE pushes when its report at reported
+// came at most pushWindow after a change began through the mount, or
+// brought news: old, the listing held, was confirmed current by STATUS or
+// a fetch at most pushWindow earlier, and s, taken after the report,
+// differs in messages (what STATUS sees; a flag change is invisible to
+// it, so a report of one proves nothing).
+func (f *FS) provePush(mailbox string, reported time.Time, old, s *imapbackend.Snapshot) {
+	soon := func(t time.Time) bool { return t.Before(reported) && reported.Sub(t) <= pushWindow }
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	own, changedHere := f.ownChanges[mailbox]
+	news := old != nil && s != nil && soon(old.Taken) && !sameMessages(old, s)
+	if !(changedHere && soon(own)) && !news {
+		return
+	}
+	if !f.pushes[mailbox] {
+		f.pushes[mailbox] = true
+		f.logger.Printf("watch %q: IDLE reports changes as they happen; its listing is trusted while IDLE is up", mailbox)
+	}
+}
+
+// changingHere records that the mount is about to change mailbox, for
+// provePush; done(false) takes the record back when the change failed.
+func (f *FS) changingHere(mailbox string) (done func(ok bool)) {
+	start := time.Now()
+	f.mu.Lock()
+	f.ownChanges[mailbox] = start
+	f.mu.Unlock()
+	return func(ok bool) {
+		if ok {
+			return
+		}
+		f.mu.Lock()
+		if f.ownChanges[mailbox].Equal(start) {
+			delete(f.ownChanges, mailbox)
+		}
+		f.mu.Unlock()
+	}
+}
+
+// doubtPush takes back the trust in mailbox's IDLE when a STATUS check
+// found a change in a listing that IDLE let stand as current: the server
+// did not report it (or the report is still on its way, and trust comes
+// back with the next report that proves itself).
+func (f *FS) doubtPush(mailbox string, old, s *imapbackend.Snapshot) {
+	if old == nil || s == nil || sameMessages(old, s) {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	since, live := f.liveSince[mailbox]
+	if f.pushes[mailbox] && live && old.Taken.After(since) {
+		delete(f.pushes, mailbox)
+		f.logger.Printf("watch %q: a change was found that IDLE did not report; its listing is checked with STATUS again", mailbox)
+	}
+}
+
+// sameMessages reports whether a and b list the same messages.
+func sameMessages(a, b *imapbackend.Snapshot) bool {
+	if a.UIDValidity != b.UIDValidity || len(a.Messages) != len(b.Messages) {
+		return false
+	}
+	for i := range a.Messages {
+		if a.Messages[i].UID != b.Messages[i].UID {
+			return false
+		}
+	}
+	return true
 }
 
 // reload takes a new snapshot of mailbox, or, with checkStatus, keeps s if

@@ -13,9 +13,10 @@ import (
 // Watch makes the tree follow the server while ctx lasts: every interval
 // each listed mailbox is checked (one STATUS each, a new listing only when
 // its counts changed), and the mailboxes in idle are watched with IDLE,
-// checked within moments of a change; while IDLE is live their listings
-// are reused without asking STATUS. Expunged messages leave the kernel's
-// caches; new ones show at the next listing.
+// checked within moments of a change; while IDLE is live, and has shown
+// that it reports changes as they happen, their listings are reused
+// without asking STATUS. Expunged messages leave the kernel's caches; new
+// ones show at the next listing.
 func (f *FS) Watch(ctx context.Context, interval time.Duration, idle []string) {
 	for _, mailbox := range idle {
 		go func() {
@@ -23,8 +24,10 @@ func (f *FS) Watch(ctx context.Context, interval time.Duration, idle []string) {
 				Live: func(live bool) { f.setLive(mailbox, live) },
 				// IDLE said something changed: no need to ask STATUS first.
 				Changed: func() {
+					reported := time.Now()
 					f.changedLive(mailbox)
-					f.refresh(ctx, mailbox, false)
+					old, s := f.refresh(ctx, mailbox, false)
+					f.provePush(mailbox, reported, old, s)
 				},
 			})
 			if errors.Is(err, imapbackend.ErrNoIdle) {
@@ -52,33 +55,40 @@ func (f *FS) Watch(ctx context.Context, interval time.Duration, idle []string) {
 			}
 			f.mu.Unlock()
 			for _, mailbox := range listed {
-				f.refresh(ctx, mailbox, true)
+				old, s := f.refresh(ctx, mailbox, true)
+				f.doubtPush(mailbox, old, s)
 			}
 		}
 	}()
 }
 
 // refresh checks one mailbox now, if it has been listed: with checkStatus
-// one STATUS first, a new listing only if its counts changed.
-func (f *FS) refresh(ctx context.Context, mailbox string, checkStatus bool) {
+// one STATUS first, a new listing only if its counts changed. It returns
+// the listing held before and the one held now (nil when not listed or
+// the check failed).
+func (f *FS) refresh(ctx context.Context, mailbox string, checkStatus bool) (old, s *imapbackend.Snapshot) {
 	f.mu.Lock()
-	s, listed := f.snaps[mailbox]
+	old, listed := f.snaps[mailbox]
 	delete(f.statuses, mailbox)
 	delete(f.indexes, mailbox)
 	f.mu.Unlock()
 	if !listed {
-		return
+		return nil, nil
 	}
-	_, err := f.reload(ctx, mailbox, s, checkStatus)
-	if err == nil || ctx.Err() != nil {
-		return
+	s, err := f.reload(ctx, mailbox, old, checkStatus)
+	if err == nil {
+		return old, s
+	}
+	if ctx.Err() != nil {
+		return old, nil
 	}
 	if f.goneFromServer(ctx, mailbox, err) {
 		f.logger.Printf("check %q for changes: %v; it is no longer on the server (deleted elsewhere), so it leaves the tree and is checked no more", mailbox, err)
 		f.forgetMailbox(mailbox)
-		return
+		return old, nil
 	}
 	f.logger.Printf("check %q for changes: %v", mailbox, err)
+	return old, nil
 }
 
 // goneFromServer reports whether a check of mailbox failed because the

@@ -90,7 +90,10 @@ func (n *FolderNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 	if _, found := snap.Find(uid); !found {
 		return syscall.ENOENT
 	}
-	if err := n.fsys.backend.DeleteMessage(ctx, mailbox, snap.UIDValidity, uid); err != nil {
+	done := n.fsys.changingHere(mailbox)
+	err = n.fsys.backend.DeleteMessage(ctx, mailbox, snap.UIDValidity, uid)
+	done(err == nil)
+	if err != nil {
 		return n.fsys.errno("rmdir", err)
 	}
 	n.fsys.removeFromSnapshot(mailbox, uid)
@@ -244,7 +247,11 @@ func (n *FolderNode) moveMessage(ctx context.Context, src *mailboxDir, uid imap.
 	if _, found := snap.Find(uid); !found {
 		return syscall.ENOENT
 	}
-	if _, err := n.fsys.backend.MoveMessage(ctx, mailbox, snap.UIDValidity, uid, dstDir.mailbox.Name); err != nil {
+	doneSrc, doneDst := n.fsys.changingHere(mailbox), n.fsys.changingHere(dstDir.mailbox.Name)
+	_, err = n.fsys.backend.MoveMessage(ctx, mailbox, snap.UIDValidity, uid, dstDir.mailbox.Name)
+	doneSrc(err == nil)
+	doneDst(err == nil)
+	if err != nil {
 		return n.fsys.errno("mv", err)
 	}
 	n.fsys.removeFromSnapshot(mailbox, uid)

@@ -183,7 +183,10 @@ func (m *MessageNode) Setxattr(ctx context.Context, attr string, data []byte, fl
 		m.fsys.logger.Printf("%s: setfattr %s: invalid flag list %q", m.describe(), attr, data)
 		return syscall.EINVAL
 	}
-	if err := m.fsys.backend.SetFlags(ctx, m.mailbox, m.uidValidity, m.info.UID, parsed); err != nil {
+	done := m.fsys.changingHere(m.mailbox)
+	err := m.fsys.backend.SetFlags(ctx, m.mailbox, m.uidValidity, m.info.UID, parsed)
+	done(err == nil)
+	if err != nil {
 		return m.fsys.errno(m.describe()+": set flags", err)
 	}
 	return 0

@@ -71,12 +71,10 @@ func (b *Backend) Status(ctx context.Context, mailbox string) (*Status, error) {
 		if c.selected == mailbox {
 			// Dovecot answers STATUS of a session's selected mailbox from
 			// that session's view, which can still be a mailbox deleted and
-			// created again elsewhere: leave it first (UNSELECT expunges
-			// nothing, unlike CLOSE).
-			if err := c.client.Unselect().Wait(); err != nil {
-				return fmt.Errorf("unselect: %w", err)
+			// created again elsewhere: leave it first.
+			if err := c.leave(); err != nil {
+				return err
 			}
-			c.selected = ""
 		}
 		b.logf("status %q", mailbox)
 		data, err := c.client.Status(mailbox, &imap.StatusOptions{

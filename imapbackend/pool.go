@@ -197,5 +197,61 @@ func (c *conn) selectMailbox(mailbox string, readOnly bool) (*imap.SelectData, e
 		return nil, fmt.Errorf("select %q: %w", mailbox, err)
 	}
 	c.selected, c.uidValidity, c.uidNext = mailbox, data.UIDValidity, data.UIDNext
+	if data.UIDValidity == 0 {
+		// Optional in the answer, and every UID acted on is checked
+		// against it: ask STATUS (UIDNEXT too, while at it).
+		if err := c.statusOfSelected(); err != nil {
+			return nil, err
+		}
+		data.UIDValidity, data.UIDNext = c.uidValidity, c.uidNext
+	}
 	return data, nil
+}
+
+// statusOfSelected fills in the selected mailbox's UIDVALIDITY and UIDNEXT
+// from STATUS, for a SELECT answer that lacked them (Courier sends no
+// UIDNEXT). Asked before anything is fetched: mail arriving later makes a
+// snapshot look older than it is, never newer.
+func (c *conn) statusOfSelected() error {
+	st, err := c.client.Status(c.selected, &imap.StatusOptions{UIDNext: true, UIDValidity: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("status %q (its SELECT answer lacks UIDNEXT or UIDVALIDITY): %w", c.selected, err)
+	}
+	if c.uidValidity == 0 {
+		c.uidValidity = st.UIDValidity
+	}
+	if c.uidNext == 0 {
+		c.uidNext = st.UIDNext
+	}
+	return nil
+}
+
+// leave makes the connection select nothing, expunging nothing: UNSELECT
+// where the server has it; otherwise (Courier) EXAMINE of the same mailbox
+// then CLOSE, which expunges nothing from a mailbox opened read-only.
+func (c *conn) leave() error {
+	if c.selected == "" {
+		return nil
+	}
+	mailbox := c.selected
+	c.selected = "" // whatever happens below, nothing is known to be selected
+	caps := c.client.Caps()
+	if caps.Has(imap.CapUnselect) || caps.Has(imap.CapIMAP4rev2) {
+		if err := c.client.Unselect().Wait(); err != nil {
+			return fmt.Errorf("unselect %q: %w", mailbox, err)
+		}
+		return nil
+	}
+	if _, err := c.client.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		// A failed EXAMINE leaves no mailbox selected (RFC 3501 6.3.1).
+		var imapErr *imap.Error
+		if errors.As(err, &imapErr) {
+			return nil
+		}
+		return fmt.Errorf("examine %q to leave it: %w", mailbox, err)
+	}
+	if err := c.client.UnselectAndExpunge().Wait(); err != nil {
+		return fmt.Errorf("close %q (examined): %w", mailbox, err)
+	}
+	return nil
 }

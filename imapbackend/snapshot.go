@@ -44,6 +44,13 @@ func (b *Backend) Snapshot(ctx context.Context, mailbox string) (*Snapshot, erro
 	snap := &Snapshot{Mailbox: mailbox}
 	flagSets := make(flagSets)
 	err := b.do(ctx, mailbox, true, func(c *conn) error {
+		if c.uidNext == 0 {
+			// SELECT need not say (Courier does not), and without it no
+			// snapshot is ever found current by STATUS.
+			if err := c.statusOfSelected(); err != nil {
+				return err
+			}
+		}
 		snap.UIDValidity, snap.UIDNext = c.uidValidity, c.uidNext
 		snap.Messages = snap.Messages[:0]
 		snap.Taken = time.Now()

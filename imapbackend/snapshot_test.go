@@ -68,3 +68,26 @@ func BenchmarkSnapshotMemory(b *testing.B) {
 	}
 	b.ReportMetric(perMessage, "bytes/msg")
 }
+
+// TestSnapshotWithoutUIDNextInSelect: a SELECT answer without OK [UIDNEXT]
+// (Courier) still gives the snapshot the mailbox's UIDNEXT, which STATUS
+// compares with, and its UIDVALIDITY.
+func TestSnapshotWithoutUIDNextInSelect(t *testing.T) {
+	srv := imaptest.NewMemoryWith(t, imaptest.MemoryOptions{SelectWithoutUIDNext: true})
+	uid, err := srv.Append("INBOX", []byte("Subject: a\r\n\r\nb\r\n"), nil, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := openThroughProxy(t, srv)
+	snap, err := b.Snapshot(context.Background(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.Status(context.Background(), "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.UIDNext <= uid || snap.UIDNext != st.UIDNext || snap.UIDValidity != st.UIDValidity || snap.UIDValidity == 0 {
+		t.Errorf("snapshot UIDNEXT %d UIDVALIDITY %d, STATUS %d %d; want STATUS's, past UID %d", snap.UIDNext, snap.UIDValidity, st.UIDNext, st.UIDValidity, uid)
+	}
+}

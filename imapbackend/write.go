@@ -269,7 +269,7 @@ func (b *Backend) DeleteMailbox(ctx context.Context, name string) error {
 	// Not retried on a lost connection: a RENAME that took effect before
 	// the connection broke would leave the mailbox under its private name.
 	return b.doOnce(ctx, "", false, func(c *conn) error {
-		if err := leaveSelected(c); err != nil {
+		if err := leaveAffected(c, name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		list, err := c.client.List("", name, nil).Collect()
@@ -369,7 +369,7 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 		return err
 	}
 	return b.do(ctx, "", false, func(c *conn) error {
-		if err := leaveSelected(c); err != nil {
+		if err := leaveAffected(c, name); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		b.logf("%s", what)
@@ -380,18 +380,16 @@ func (b *Backend) mailboxCommand(ctx context.Context, what, name string, op func
 	})
 }
 
-// leaveSelected unselects the connection's mailbox: servers differ in what
-// they do to a session whose selected mailbox is renamed or deleted.
-// UNSELECT closes without expunging (CLOSE would expunge).
-func leaveSelected(c *conn) error {
-	if c.selected == "" {
-		return nil
+// leaveAffected makes the connection leave its selected mailbox when the
+// command about to run renames or deletes it (or a parent of it): servers
+// differ in what they do to a session whose selected mailbox disappears.
+// Any other selected mailbox stays: CREATE, DELETE, RENAME and STATUS of
+// other mailboxes work with one selected, and leaving costs round trips.
+func leaveAffected(c *conn, name string) error {
+	if c.selected == "" || !strings.HasPrefix(c.selected, name) {
+		return nil // a prefix also catches "Workshop" for "Work": harmless
 	}
-	if err := c.client.Unselect().Wait(); err != nil {
-		return fmt.Errorf("unselect: %w", err)
-	}
-	c.selected = ""
-	return nil
+	return c.leave()
 }
 
 // MessageCount returns how many messages a mailbox holds (STATUS MESSAGES).

@@ -112,8 +112,10 @@ func StartMemoryExtra(opts ExtraOptions) (*ExtraServer, error) {
 	for c := range memoryCaps {
 		caps[c] = struct{}{}
 	}
+	noUnselect := false
 	for _, c := range opts.Without {
 		delete(caps, c)
+		noUnselect = noUnselect || c == imap.CapUnselect
 	}
 	for _, m := range opts.OAuthMechanisms {
 		if m != sasl.OAuthBearer && m != "XOAUTH2" {
@@ -159,7 +161,7 @@ func StartMemoryExtra(opts ExtraOptions) (*ExtraServer, error) {
 
 	serverOpts := &imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return &extraSession{server: es, user: user, mechs: opts.OAuthMechanisms, refuse: opts.Refuse}, nil, nil
+			return &extraSession{server: es, user: user, mechs: opts.OAuthMechanisms, refuse: opts.Refuse, idleQuiet: opts.IdleNeverPushes}, nil, nil
 		},
 		Caps:      caps,
 		TLSConfig: tlsConfig,
@@ -200,15 +202,31 @@ func StartMemoryExtra(opts ExtraOptions) (*ExtraServer, error) {
 	for _, l := range listeners {
 		go func() { served <- srv.Serve(l) }()
 	}
+	addr := ln.Addr().String()
+	var filter *quirkFilter
+	if noUnselect || opts.SelectWithoutUIDNext {
+		if filter, err = startQuirkFilter(addr, noUnselect, opts.SelectWithoutUIDNext); err != nil {
+			srv.Close()
+			closeAll()
+			for range listeners {
+				<-served
+			}
+			return nil, err
+		}
+		addr = filter.addr
+	}
 
 	es.Server = &Server{
-		Addr:      ln.Addr().String(),
+		Addr:      addr,
 		Username:  opts.Username,
 		Password:  opts.Password,
 		Delimiter: '/',
 		Kind:      "memory",
 		dir:       dir,
 		stop: func() error {
+			if filter != nil {
+				filter.close()
+			}
 			err := srv.Close()
 			for _, l := range listeners {
 				if lnErr := l.Close(); err == nil && !errors.Is(lnErr, net.ErrClosed) {
@@ -256,7 +274,18 @@ type extraSession struct {
 	mechs  []string
 	refuse func(command, mailbox string) error // MemoryOptions.Refuse
 	// selected is the mailbox SELECT opened last, for Refuse of STORE.
-	selected string
+	selected  string
+	idleQuiet bool // MemoryOptions.IdleNeverPushes
+}
+
+// Idle reports nothing while it lasts when the server is to never push:
+// what happened meanwhile is told after the next command.
+func (s *extraSession) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if s.idleQuiet {
+		<-stop
+		return nil
+	}
+	return s.UserSession.Idle(w, stop)
 }
 
 var _ imapserver.SessionSASL = (*extraSession)(nil)

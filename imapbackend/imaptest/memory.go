@@ -32,6 +32,8 @@ var memoryCaps = imap.CapSet{
 // client copes with servers that lack an extension.
 type MemoryOptions struct {
 	// Without lists capabilities not to advertise, e.g. imap.CapUIDPlus.
+	// imap.CapUnselect, which imapserver always offers, is taken out by a
+	// filter in front of the server that also refuses the command.
 	Without []imap.Cap
 	// Refuse, when set, is asked before every CREATE, DELETE, RENAME,
 	// APPEND, STORE, COPY and MOVE, with the command's name and the
@@ -40,6 +42,12 @@ type MemoryOptions struct {
 	// *imap.Error is sent as NO with its response code and text, as a
 	// server that refuses (quota, permissions, names) sends it.
 	Refuse func(command, mailbox string) error
+	// SelectWithoutUIDNext drops OK [UIDNEXT] from SELECT and EXAMINE
+	// answers, as Courier does: it is optional (RFC 3501 6.3.1).
+	SelectWithoutUIDNext bool
+	// IdleNeverPushes makes IDLE report nothing until it ends, as Courier's
+	// and Cyrus's do between their 60 s polls without a notification daemon.
+	IdleNeverPushes bool
 }
 
 // StartMemory starts go-imap's in-memory server on 127.0.0.1 with user
