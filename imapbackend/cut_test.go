@@ -25,20 +25,7 @@ import (
 func TestCutPartsMatchServer(t *testing.T) {
 	for name, start := range batchServers(t) {
 		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			if err := srv.Seed(imapfs.SampleMail, "testdata/mail"); err != nil {
-				t.Fatal(err)
-			}
-			mailboxes := []string{"INBOX"}
-			if dir := os.Getenv("IMAPFS_MIME_CORPUS"); dir != "" && name == "dovecot" {
-				appendCorpus(t, srv, dir, "Corpus")
-				mailboxes = append(mailboxes, "Corpus")
-			}
-			c, err := srv.Dial()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			c, mailboxes := sampleAndCorpus(t, name, start)
 			for _, mailbox := range mailboxes {
 				leaves, cut := checkCuts(t, c, mailbox)
 				t.Logf("%s: %d of %d leaf parts cut from TEXT", mailbox, cut, leaves)
@@ -135,4 +122,26 @@ func appendCorpus(t *testing.T, srv *imaptest.Server, dir, mailbox string) {
 			t.Fatalf("append %s: %v", f, err)
 		}
 	}
+}
+
+// sampleAndCorpus starts a server seeded with the sample mail and, on
+// Dovecot, the MIME corpus when IMAPFS_MIME_CORPUS points at it, and
+// returns a client of its own and the mailboxes to go through.
+func sampleAndCorpus(t *testing.T, name string, start func(t *testing.T) *imaptest.Server) (*imapclient.Client, []string) {
+	t.Helper()
+	srv := start(t)
+	if err := srv.Seed(imapfs.SampleMail, "testdata/mail"); err != nil {
+		t.Fatal(err)
+	}
+	mailboxes := []string{"INBOX"}
+	if dir := os.Getenv("IMAPFS_MIME_CORPUS"); dir != "" && name == "dovecot" {
+		appendCorpus(t, srv, dir, "Corpus")
+		mailboxes = append(mailboxes, "Corpus")
+	}
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, mailboxes
 }

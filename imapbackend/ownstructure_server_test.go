@@ -2,12 +2,10 @@ package imapbackend_test
 
 import (
 	"bytes"
-	"os"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/imapfs/imapfs"
 	"github.com/imapfs/imapfs/imapbackend"
 )
 
@@ -19,20 +17,7 @@ import (
 func TestParseStructureMatchesServer(t *testing.T) {
 	for name, start := range batchServers(t) {
 		t.Run(name, func(t *testing.T) {
-			srv := start(t)
-			if err := srv.Seed(imapfs.SampleMail, "testdata/mail"); err != nil {
-				t.Fatal(err)
-			}
-			mailboxes := []string{"INBOX"}
-			if dir := os.Getenv("IMAPFS_MIME_CORPUS"); dir != "" && name == "dovecot" {
-				appendCorpus(t, srv, dir, "Corpus")
-				mailboxes = append(mailboxes, "Corpus")
-			}
-			c, err := srv.Dial()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			c, mailboxes := sampleAndCorpus(t, name, start)
 			for _, mailbox := range mailboxes {
 				if _, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
 					t.Fatal(err)
