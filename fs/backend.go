@@ -18,10 +18,9 @@ type Backend interface {
 	Mailboxes(ctx context.Context) ([]imapbackend.Mailbox, error)
 	Snapshot(ctx context.Context, mailbox string) (*imapbackend.Snapshot, error)
 	FetchSection(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int) ([]byte, error)
-	// Byte ranges of a section, for streaming large files (stream.go),
-	// handed to sink as they arrive; the file system asks raw ones only
-	// (decoded false), and decodes them itself.
-	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error
+	// Raw byte ranges of a section, for streaming large files (stream.go),
+	// handed to sink as they arrive.
+	FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, offset, size int64, sink func(r io.Reader, n int64) error) error
 	// Spare readies one more connection for mailbox in the background.
 	Spare(mailbox string)
 	// Batches: one round trip for many messages (see imapbackend/batch.go);

@@ -20,8 +20,8 @@ import (
 //
 // The layout is an assumption each window checks: a window whose line
 // ends are not where the layout puts them, or that holds anything but the
-// base64 alphabet, fails with errLayout, and the file falls back to
-// decoded windows from the server.
+// base64 alphabet, fails with errLayout, and the file is fetched whole and
+// decoded here (streamHandle.readWhole).
 
 // b64Layout is base64 text in lines of line characters (a multiple of 4),
 // each followed by a line end of eol bytes ("\r\n" or "\n").

@@ -244,7 +244,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 		if last {
 			ask++ // a byte past the end must not come
 		}
-		err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, offset, ask, func(r io.Reader, n int64) error {
+		err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, offset, ask, func(r io.Reader, n int64) error {
 			pos := int64(0)
 			for k := range calls {
 				want := s.chunkLen(first + int64(k))
@@ -278,7 +278,7 @@ func (s *fileStream) fetchFrom(ctx context.Context, first int64, calls []*chunkC
 	if last {
 		ask += tailSlack
 	}
-	err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, false, r0, ask, func(r io.Reader, n int64) error {
+	err := m.fsys.backend.FetchWindowTo(ctx, m.mailbox, m.uidValidity, m.info.UID, s.src.section, s.src.path, r0, ask, func(r io.Reader, n int64) error {
 		// buf holds the raw bytes from bufStart on that are read and
 		// still needed: a chunk's raw range overlaps the next one's by the
 		// group of 4 characters the boundary falls in.

@@ -10,47 +10,28 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// DecodedWindows reports whether FetchWindowTo can fetch decoded windows of
-// a part (BINARY.PEEK[part]<offset.size>): the server has BINARY. Every
-// connection is wrapped by originConn, which mends the answers go-imap
-// would fail to parse (STARTTLS ones too, since imapfs runs STARTTLS
-// itself).
-func (b *Backend) DecodedWindows() bool {
-	return b.hasCap(imap.CapBinary)
-}
-
 // FetchWindowTo fetches at most size bytes of a section from offset, in
-// one UID FETCH: with decoded, BINARY.PEEK[path]<offset.size>, the part
-// with its transfer encoding undone by the server; otherwise
-// BODY.PEEK[section]<offset.size>, raw bytes, for sections named as in
-// FetchSection. It hands the bytes to sink as they come off the
+// one UID FETCH of BODY.PEEK[section]<offset.size>: raw bytes, for
+// sections named as in FetchSection. (Never BINARY windows: the server's
+// decoding of a broken part may differ from imapfs's, and a file must
+// read the same however it is read.) It hands the bytes to sink as they come off the
 // connection, n of them (never more than size; fewer at the end of the
 // section), so that a reader can use the first before the last have
 // arrived. sink runs on the connection's goroutine: it must only read
 // and keep, never wait on anything else. It is not called for a message
 // whose section is NIL or empty past its end.
 //
-// A server that cannot decode a part refuses with NO [UNKNOWN-CTE]; that
-// comes back as an *imap.Error, and the caller fetches the whole section
-// instead.
-//
 // A connection that breaks before sink is called is retried once, as
 // every operation is; once sink has had bytes, the error is returned
 // instead, so that the caller asks again for what it still lacks rather
 // than for the whole window.
-func (b *Backend) FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64, sink func(r io.Reader, n int64) error) error {
+func (b *Backend) FetchWindowTo(ctx context.Context, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, offset, size int64, sink func(r io.Reader, n int64) error) error {
 	if offset < 0 || size <= 0 {
 		return fmt.Errorf("fetch window of message %d of %q: bad range %d+%d", uid, mailbox, offset, size)
 	}
-	partial := &imap.SectionPartial{Offset: offset, Size: size}
-	options := &imap.FetchOptions{UID: true}
-	if decoded {
-		options.BinarySection = []*imap.FetchItemBinarySection{{Part: path, Peek: true, Partial: partial}}
-	} else {
-		item := sectionItem(section, path)
-		item.Partial = partial
-		options.BodySection = []*imap.FetchItemBodySection{item}
-	}
+	item := sectionItem(section, path)
+	item.Partial = &imap.SectionPartial{Offset: offset, Size: size}
+	options := &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{item}}
 	sunk := false
 	op := func(c *conn) error {
 		if uidValidity != 0 && c.uidValidity != uidValidity {
@@ -64,8 +45,6 @@ func (b *Backend) FetchWindowTo(ctx context.Context, mailbox string, uidValidity
 			for item := msg.Next(); item != nil; item = msg.Next() {
 				var lit imap.LiteralReader
 				switch item := item.(type) {
-				case imapclient.FetchItemDataBinarySection:
-					lit, found = item.Literal, true
 				case imapclient.FetchItemDataBodySection:
 					lit, found = item.Literal, true
 				default:

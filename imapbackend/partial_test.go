@@ -52,8 +52,9 @@ func TestFetchWindow(t *testing.T) {
 			}
 			b, proxy := openThroughProxy(t, srv)
 			ctx := context.Background()
-			if !b.DecodedWindows() {
-				t.Fatalf("%s has BINARY on a plain connection, yet DecodedWindows is false", name)
+			raw, err := b.FetchSection(ctx, "INBOX", 0, uid, "2", []int{2})
+			if err != nil {
+				t.Fatal(err)
 			}
 			whole, err := b.FetchSection(ctx, "INBOX", 0, uid, "", nil)
 			if err != nil {
@@ -67,19 +68,18 @@ func TestFetchWindow(t *testing.T) {
 			for _, c := range []struct {
 				section      string
 				path         []int
-				decoded      bool
 				want         []byte
 				offset, size int64
 			}{
-				{"2", []int{2}, true, payload, 0, 1000},
-				{"2", []int{2}, true, payload, 100 << 10, 64 << 10},
-				{"2", []int{2}, true, payload, int64(len(payload)) - 5, 1 << 20}, // the end: short
-				{"2", []int{2}, true, payload, int64(len(payload)) + 10, 100},    // past it: empty
-				{"3", []int{3}, false, plain, 1 << 10, 4 << 10},
-				{"TEXT", nil, false, text, 7, 20 << 10},
-				{"", nil, false, whole, int64(len(whole)) - 100, 1 << 20},
+				{"2", []int{2}, raw, 0, 1000},
+				{"2", []int{2}, raw, 100 << 10, 64 << 10},
+				{"2", []int{2}, raw, int64(len(raw)) - 5, 1 << 20}, // the end: short
+				{"2", []int{2}, raw, int64(len(raw)) + 10, 100},    // past it: empty
+				{"3", []int{3}, plain, 1 << 10, 4 << 10},
+				{"TEXT", nil, text, 7, 20 << 10},
+				{"", nil, whole, int64(len(whole)) - 100, 1 << 20},
 			} {
-				got, err := fetchWindow(ctx, b, "INBOX", 0, uid, c.section, c.path, c.decoded, c.offset, c.size)
+				got, err := fetchWindow(ctx, b, "INBOX", 0, uid, c.section, c.path, c.offset, c.size)
 				if err != nil {
 					t.Fatalf("window %s %d+%d: %v", c.section, c.offset, c.size, err)
 				}
@@ -95,7 +95,7 @@ func TestFetchWindow(t *testing.T) {
 			if _, err := b.Snapshot(ctx, "INBOX"); err != nil {
 				t.Errorf("snapshot after the windows: %v", err)
 			}
-			_, err = fetchWindow(ctx, b, "INBOX", 0, uid+100, "2", []int{2}, true, 0, 10)
+			_, err = fetchWindow(ctx, b, "INBOX", 0, uid+100, "2", []int{2}, 0, 10)
 			if !errors.Is(err, imapbackend.ErrNoMessage) {
 				t.Errorf("window of a missing message: %v, want ErrNoMessage", err)
 			}
@@ -103,18 +103,10 @@ func TestFetchWindow(t *testing.T) {
 	}
 }
 
-// A server without BINARY offers no decoded windows.
-func TestDecodedWindowsNeedBinary(t *testing.T) {
-	b, _ := openThroughProxy(t, imaptest.NewMemoryWith(t, imaptest.MemoryOptions{Without: []imap.Cap{imap.CapBinary}}))
-	if b.DecodedWindows() {
-		t.Error("DecodedWindows without BINARY")
-	}
-}
-
 // fetchWindow collects what FetchWindowTo hands over: nil past the end.
-func fetchWindow(ctx context.Context, b *imapbackend.Backend, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, decoded bool, offset, size int64) ([]byte, error) {
+func fetchWindow(ctx context.Context, b *imapbackend.Backend, mailbox string, uidValidity uint32, uid imap.UID, section string, path []int, offset, size int64) ([]byte, error) {
 	var data []byte
-	err := b.FetchWindowTo(ctx, mailbox, uidValidity, uid, section, path, decoded, offset, size, func(r io.Reader, n int64) error {
+	err := b.FetchWindowTo(ctx, mailbox, uidValidity, uid, section, path, offset, size, func(r io.Reader, n int64) error {
 		data = make([]byte, n)
 		_, err := io.ReadFull(r, data)
 		return err
