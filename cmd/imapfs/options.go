@@ -117,7 +117,7 @@ func newMountFlagSet(name string, out io.Writer, mf *mountFlags, demo bool) *fla
 	fs.StringVar(&mf.serverName, "tls-server-name", "", "expect `NAME` in the server's certificate instead of the URL's host")
 	fs.StringVar(&mf.logFile, "log-file", "", "with --daemon, append the log to `FILE` instead of sending it to syslog")
 	fs.BoolVar(&mf.daemon, "daemon", false, "go to the background once the mount is ready, and log to --log-file or syslog")
-	fs.IntVar(&mf.connections, "connections", 4, "use at most `N` connections to the server at once")
+	fs.IntVar(&mf.connections, "connections", 4, "use at most `N` connections to the server at once (each --idle folder has one more)")
 	fs.DurationVar(&mf.pollInterval, "poll-interval", 60*time.Second, "check listed folders for changes made elsewhere every `DURATION` (0: never)")
 	fs.Var(&mf.idle, "idle", "watch `FOLDER` with IDLE, so its changes show within moments; repeatable (default INBOX)")
 	fs.StringVar(&mf.config, "config", "", "read accounts from `FILE` (default $XDG_CONFIG_HOME/imapfs/config.toml, ~/.config/imapfs/config.toml)")
